@@ -1,0 +1,34 @@
+"""simcore: Monte Carlo and particle simulations on a shared-memory process pool.
+
+Public API::
+
+    simcore.run(model, **params) -> Results     run and write HDF5
+    simcore.open_results(path) -> Results        read a results file
+    simcore.get_model(name), simcore.BUILTIN     the model registry
+"""
+from . import _jit  # noqa: F401  (numba cache directory before numba is imported)
+
+__version__ = "0.1.0"
+
+from .config import ConfigError, RunConfig  # noqa: E402
+from .engine import Interrupted, PartitionFailed, WorkerCrashed  # noqa: E402
+from .models import BUILTIN, get_model  # noqa: E402
+from .results import Results, ResultsFileError, open_results  # noqa: E402
+from .runner import run  # noqa: E402
+from .stats import Estimate  # noqa: E402
+
+__all__ = [
+    "BUILTIN",
+    "ConfigError",
+    "Estimate",
+    "Interrupted",
+    "PartitionFailed",
+    "Results",
+    "ResultsFileError",
+    "RunConfig",
+    "WorkerCrashed",
+    "__version__",
+    "get_model",
+    "open_results",
+    "run",
+]

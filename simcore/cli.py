@@ -1,0 +1,190 @@
+"""The ``simcore`` command line.
+
+Exit codes (DESIGN.md section 6), one table for every exception the run can raise:
+
+====  ==========================================================
+0     success
+1     a failure during the run (worker error, dead worker, I/O)
+2     bad usage or bad input: one line ``simcore: error: ...``
+130   interrupted by SIGINT;  143  interrupted by SIGTERM
+====  ==========================================================
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .config import ConfigError, load_toml, parse_assignment, parse_scalar
+from .engine import Interrupted, PartitionFailed, WorkerCrashed
+from .models import UnknownModelError, builtin_models
+from .results import ResultsFileError, open_results
+from .shm import SharedMemoryError, remove_orphans
+
+log = logging.getLogger("simcore")
+
+#: exception type -> exit code; the first matching row wins.
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (ConfigError, 2),
+    (UnknownModelError, 2),
+    (ResultsFileError, 2),
+    (PartitionFailed, 1),
+    (WorkerCrashed, 1),
+    (SharedMemoryError, 1),
+    (OSError, 1),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        _fail(f"{message} (see '{self.prog} --help')")
+
+
+def _fail(message: str, code: int = 2):
+    sys.stderr.write(f"simcore: error: {message}\n")
+    raise SystemExit(code)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree of ``simcore`` (run, info, models)."""
+    parser = _Parser(prog="simcore", description="Monte Carlo and particle simulations on a process pool.")
+    parser.add_argument("--version", action="version", version=f"simcore {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run a model or a TOML config and write HDF5 results")
+    run.add_argument("target", metavar="MODEL|CONFIG.toml", help="model name, module:attr, or a TOML config file")
+    run.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
+                     help="set a parameter (repeatable); values parse as TOML scalars")
+    run.add_argument("--workers", metavar="N", help="worker count (default: all usable cores)")
+    run.add_argument("--seed", metavar="S", help="64-bit random seed")
+    run.add_argument("--executor", metavar="KIND", help="process (default), thread or serial")
+    run.add_argument("--out", metavar="FILE", help="results file (default: <model>.h5, numbered if taken)")
+    run.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    run.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                     type=str.upper, help="console log level (default WARNING)")
+
+    info = commands.add_parser("info", help="summarise a results file")
+    info.add_argument("file", help="an HDF5 file written by simcore run")
+    info.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+
+    commands.add_parser("models", help="list the models and their parameters")
+    return parser
+
+
+def _run_values(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    values: dict[str, Any] = {}
+    target = args.target
+    if target.endswith(".toml") or Path(target).is_file():
+        values = load_toml(target)
+        model = values.pop("model", None)
+        if not isinstance(model, str):
+            raise ConfigError(f"config file {target!r} must set model = \"<name>\"")
+        target = model
+    for assignment in args.assignments:
+        name, value = parse_assignment(assignment)
+        values[name] = value
+    for flag in ("workers", "seed", "executor", "out"):
+        raw = getattr(args, flag)
+        if raw is not None:
+            values[flag] = raw if flag == "out" else parse_scalar(raw)
+    return target, values
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("simcore: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``simcore run``: validate everything, then run and write the results file."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from .runner import execute, prepare
+
+    _configure_logging(args.log_level)
+    target, values = _run_values(args)
+    model, cfg, out = prepare(target, values, force=args.force)
+    removed = remove_orphans()
+    if removed:
+        log.warning("removed %d shared-memory block(s) left by dead simcore runs", len(removed))
+    tqdm.monitor_interval = 0
+    total = model.work(dict(cfg.params))
+    with tqdm(total=total, unit=f" {model.work_unit}", unit_scale=True, file=sys.stderr,
+              disable=True if args.quiet else None, leave=False, desc=model.name) as bar, logging_redirect_tqdm():
+        path = execute(model, cfg, out, force=args.force, progress=bar.update)
+    if not args.quiet:
+        with open_results(path) as results:
+            for name in results.names:
+                print(f"{name:>16} = {results.result(name)}")
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """``simcore info``: provenance and each result as mean ± stderr."""
+    results = open_results(args.file)
+    if args.json:
+        print(json.dumps(results.to_json_dict(), indent=2))
+        return 0
+    attrs = results.attrs
+    print(f"file        {results.path}")
+    print(f"model       {results.model}   (simcore {attrs.get('simcore_version')}, {attrs.get('created')})")
+    print(f"seed        {results.seed}   partitions {attrs.get('partitions')}   "
+          f"workers {attrs.get('workers')} ({attrs.get('executor')})   wall {float(attrs.get('wall_seconds', 0)):.2f} s")
+    print("status      finished")
+    print("config")
+    for line in results.config.strip().splitlines():
+        print(f"    {line}")
+    print("results")
+    for name in results.names:
+        print(f"    {name:>16} = {results.result(name)}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """``simcore models``: each model with its parameters, defaults, ranges and results."""
+    for model in builtin_models():
+        print(f"{model.name}  ({model.driver})  {model.doc}")
+        for param in model.params:
+            units = f" [{param.units}]" if param.units else ""
+            print(f"    {param.name:<14} default {param.default!r:<12} {param.describe_range()}{units}  {param.doc}")
+        print(f"    results: {', '.join(r.name for r in model.results)}")
+        print()
+    print("common to all: seed, partitions, workers, executor, out")
+    return 0
+
+
+_COMMANDS = {"run": cmd_run, "info": cmd_info, "models": cmd_models}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``simcore`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except Interrupted as exc:
+        log.warning("%s; partial work discarded, shared memory released", exc)
+        return exc.exit_code
+    except PartitionFailed as exc:
+        log.error("worker traceback (%s, partition %d, seed %d):\n%s", exc.model, exc.partition, exc.seed,
+                  exc.remote_traceback.rstrip())
+        _fail(str(exc), 1)
+    except tuple(exc_type for exc_type, _ in EXIT_CODES) as exc:
+        code = next(code for exc_type, code in EXIT_CODES if isinstance(exc, exc_type))
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, code)
+    return 1  # pragma: no cover - every branch above returns or exits
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

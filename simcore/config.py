@@ -1,0 +1,257 @@
+"""Parameters from TOML files and ``--set`` overrides -> a validated, frozen config.
+
+Every parameter is declared once (``models.base.Param``); the TOML loader,
+``--set``, ``simcore models`` and the Python API all read that declaration.
+Problems raise :class:`ConfigError` with one sentence naming the parameter,
+the bad value and what is allowed; ``cli.py`` turns it into exit code 2.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from .models.base import BatchModel, Param
+from .rng import MAX_SEED
+
+EXECUTORS = ("process", "thread", "serial")
+
+#: Parameters every model accepts (``partitions`` default comes from the model).
+COMMON_PARAMS = (
+    Param("seed", int, 1, ge=0, le=MAX_SEED, doc="64-bit random seed (the Philox key)"),
+    Param("partitions", int, None, ge=1, le=1_000_000,
+          doc="fixed number of work partitions; results depend on it, never on workers"),
+    Param("workers", int, None, ge=1, le=4096, doc="worker count (default: all usable cores)"),
+    Param("executor", str, "process", choices=EXECUTORS, doc="how partitions are executed"),
+    Param("out", str, None, doc="results file (default: <model>.h5, numbered if it exists)"),
+)
+_COMMON_NAMES = tuple(p.name for p in COMMON_PARAMS)
+
+
+class ConfigError(ValueError):
+    """Bad user input: one sentence naming the parameter and what is allowed."""
+
+
+def check_type(qualified: str, param: Param, value: Any) -> Any:
+    """Return ``value`` converted to the declared type of ``param``, or raise ConfigError."""
+    if param.type is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{qualified} must be an integer (got {value!r})")
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int):
+            raise ConfigError(f"{qualified} must be an integer (got {value!r})")
+        return value
+    if param.type is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{qualified} must be a number (got {value!r})")
+        value = float(value)
+        if math.isnan(value) or (math.isinf(value) and not (param.allow_inf and value > 0)):
+            raise ConfigError(f"{qualified} must be a finite number{' or inf' if param.allow_inf else ''} (got {value!r})")
+        return value
+    if param.type is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{qualified} must be a string (got {value!r})")
+        return value
+    raise TypeError(f"unsupported parameter type {param.type!r}")
+
+
+def check_range(qualified: str, param: Param, value: Any) -> None:
+    """Raise ConfigError unless ``value`` satisfies the bounds or choices of ``param``."""
+    if param.choices is not None:
+        if value not in param.choices:
+            raise ConfigError(f"{qualified} must be {param.describe_range()} (got {value!r})")
+        return
+    if param.type not in (int, float):
+        return
+    ok = (
+        (param.gt is None or value > param.gt)
+        and (param.ge is None or value >= param.ge)
+        and (param.lt is None or value < param.lt or (param.allow_inf and math.isinf(value)))
+        and (param.le is None or value <= param.le or (param.allow_inf and math.isinf(value)))
+    )
+    if not ok:
+        units = f" [{param.units}]" if param.units else ""
+        raise ConfigError(f"{qualified}{units} must be {param.describe_range()} (got {value!r})")
+
+
+def parse_scalar(text: str) -> Any:
+    """Parse a ``--set`` value as a TOML scalar; anything else is taken as a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Split ``name=value`` into (name, parsed value); raise ConfigError when malformed."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ConfigError(f"--set expects name=value (got {text!r})")
+    return name, parse_scalar(value.strip())
+
+
+def load_toml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a flat TOML config file; raise ConfigError if unreadable or malformed."""
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    for key, value in data.items():
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"config file {str(path)!r}: {key!r} must be a single value, not a table or array")
+    return data
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated, frozen run configuration.
+
+    ``params`` holds the model parameters (declaration order); ``seed`` and
+    ``partitions`` shape the results; ``workers``, ``executor`` and ``out``
+    only say how and where to run.
+    """
+
+    model: str
+    params: Mapping[str, Any]
+    seed: int
+    partitions: int
+    workers: int
+    executor: str
+    out: str | None
+
+    def __hash__(self) -> int:
+        return hash(self.to_toml())
+
+    def to_toml(self) -> str:
+        """Canonical TOML of what determines the results (model, seed, partitions, params)."""
+        lines = [f"model = {_toml_value(self.model)}", f"seed = {self.seed}", f"partitions = {self.partitions}"]
+        lines += [f"{name} = {_toml_value(value)}" for name, value in self.params.items()]
+        return "\n".join(lines) + "\n"
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of :meth:`to_toml`, the identity of the physics of this run."""
+        return hashlib.sha256(self.to_toml().encode()).hexdigest()
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _unknown(name: str, model: BatchModel) -> ConfigError:
+    valid = [p.name for p in model.params] + list(_COMMON_NAMES)
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"unknown parameter {name!r} for {model.name}{hint} valid: {', '.join(valid)}")
+
+
+def default_workers() -> int:
+    """All cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+def build_config(model: BatchModel, values: Mapping[str, Any], model_ref: str | None = None) -> RunConfig:
+    """Validate ``values`` (model and common parameters) against ``model``'s declarations.
+
+    Unset parameters take their declared defaults.  Raises ConfigError on the
+    first problem, before any process starts or any file is opened.
+    """
+    declared = {p.name: p for p in model.params}
+    common = {p.name: p for p in COMMON_PARAMS}
+    for name in values:
+        if name not in declared and name not in common:
+            raise _unknown(name, model)
+
+    params: dict[str, Any] = {}
+    for name, param in declared.items():
+        value = values.get(name, param.default)
+        value = check_type(f"{model.name}.{name}", param, value)
+        check_range(f"{model.name}.{name}", param, value)
+        params[name] = value
+    try:
+        model.check(params)
+    except ValueError as exc:
+        raise ConfigError(f"{model.name}: {exc}") from None
+
+    resolved: dict[str, Any] = {}
+    for name, param in common.items():
+        value = values.get(name, param.default)
+        if value is None:
+            resolved[name] = None
+            continue
+        value = check_type(name, param, value)
+        check_range(name, param, value)
+        resolved[name] = value
+    if resolved["partitions"] is None:
+        resolved["partitions"] = model.default_partitions(params)
+    if resolved["workers"] is None:
+        resolved["workers"] = default_workers()
+    out = resolved["out"]
+    if out is not None and not out.strip():
+        raise ConfigError("out must be a file path (got an empty string)")
+    return RunConfig(
+        model=model_ref or model.name,
+        params=MappingProxyType(params),
+        seed=resolved["seed"],
+        partitions=resolved["partitions"],
+        workers=resolved["workers"],
+        executor=resolved["executor"],
+        out=out,
+    )
+
+
+def config_from_toml_text(text: str) -> dict[str, Any]:
+    """Parse the canonical TOML written by :meth:`RunConfig.to_toml`."""
+    return tomllib.loads(text)
+
+
+def resolve_out_path(cfg: RunConfig, force: bool) -> Path:
+    """The results path: ``cfg.out`` (refused if it exists without ``force``) or a new default.
+
+    The default is ``<model>.h5`` in the working directory, or ``<model>-2.h5``,
+    ``<model>-3.h5`` ... when taken, so repeating a command never overwrites.
+    """
+    if cfg.out is not None:
+        path = Path(cfg.out)
+        if path.is_dir():
+            raise ConfigError(f"out {cfg.out!r} is a directory; give a file name")
+        if path.exists() and not force:
+            raise ConfigError(f"out {cfg.out!r} already exists; use --force to overwrite it or choose another --out")
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir():
+            raise ConfigError(f"out {cfg.out!r}: directory {str(parent)!r} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise ConfigError(f"out {cfg.out!r}: directory {str(parent)!r} is not writable")
+        return path
+    stem = cfg.model.rsplit(":", 1)[-1].lower() if ":" in cfg.model else cfg.model
+    candidate = Path(f"{stem}.h5")
+    number = 2
+    while candidate.exists():
+        candidate = Path(f"{stem}-{number}.h5")
+        number += 1
+    return candidate

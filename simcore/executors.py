@@ -1,0 +1,230 @@
+"""Executors: serial, thread and process, behind one small interface.
+
+The engine only ever calls ``submit``, ``shutdown`` and ``terminate`` and
+reads ``workers`` (CPython's ``concurrent.futures`` shape), so it never
+branches on the backend.  Work functions find the run's shared arrays with
+:func:`simcore.shm.arrays_of`: the owner registers its own arena (serial,
+thread), and process workers attach it in the pool initializer.
+
+Process workers (PITFALLS sections 1-4, 6):
+
+* started by ``forkserver`` (never ``fork``: numba/OpenMP threads and h5py
+  locks do not survive it); the server is started with single-threaded
+  numeric libraries and preloads the built-in kernels warm;
+* ignore SIGINT (only the main process decides), keep SIGTERM default;
+* send log records through a ``QueueHandler`` to the main process;
+* a worker that dies breaks the pool (``BrokenProcessPool``), never a hang.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import logging.handlers
+import multiprocessing
+import multiprocessing.forkserver
+import os
+import signal
+import threading
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from typing import Callable
+
+from ._jit import SINGLE_THREAD_ENV
+from .shm import ArenaSpec, AttachedArena
+
+log = logging.getLogger(__name__)
+
+#: Modules the forkserver imports (and whose kernels it warms) once, so a new
+#: worker loads machine code instead of compiling.
+PRELOAD = ["simcore._preload"]
+
+_attached: AttachedArena | None = None
+
+
+class Executor(ABC):
+    """Runs work functions; results come back as ``concurrent.futures.Future``."""
+
+    kind: str = ""
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1 (got {workers})")
+        self._workers = workers
+
+    @property
+    def workers(self) -> int:
+        """Number of workers that run partitions concurrently."""
+        return self._workers
+
+    @abstractmethod
+    def submit(self, fn: Callable, *args) -> cf.Future:
+        """Schedule ``fn(*args)``; return its future."""
+
+    @abstractmethod
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop accepting work and release workers; safe to call twice."""
+
+    def terminate(self) -> None:
+        """Stop at once: cancel queued work and kill running workers where possible."""
+        self.shutdown(wait=True)
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, exc_type, *rest) -> None:
+        if exc_type is None:
+            self.shutdown(wait=True)
+        else:
+            self.terminate()
+
+
+class SerialExecutor(Executor):
+    """Runs each function in the calling thread, at submission."""
+
+    kind = "serial"
+
+    def __init__(self, workers: int = 1) -> None:
+        super().__init__(1)
+
+    def submit(self, fn: Callable, *args) -> cf.Future:
+        future: cf.Future = cf.Future()
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - delivered through the future
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        return None
+
+
+class ThreadExecutor(Executor):
+    """A thread pool; scales because kernels are compiled ``nogil``."""
+
+    kind = "thread"
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self._pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="simcore-worker")
+
+    def submit(self, fn: Callable, *args) -> cf.Future:
+        return self._pool.submit(fn, *args)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait)
+
+    def terminate(self) -> None:
+        # Threads cannot be killed; running kernels finish their partition.
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _environment(values: dict[str, str]):
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def forkserver_context() -> multiprocessing.context.BaseContext:
+    """The forkserver context, its server started single-threaded with warm kernels."""
+    context = multiprocessing.get_context("forkserver")
+    with _environment(SINGLE_THREAD_ENV):
+        context.set_forkserver_preload(PRELOAD)
+        multiprocessing.forkserver.ensure_running()
+    return context
+
+
+def _init_process_worker(spec: ArenaSpec, log_queue, log_level: int) -> None:
+    """Pool initializer: ignore SIGINT, log through the queue, attach the arena."""
+    global _attached
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    root = logging.getLogger()
+    root.handlers = [logging.handlers.QueueHandler(log_queue)]
+    root.setLevel(log_level)
+    _attached = AttachedArena(spec)
+    log.debug("worker %d attached arena %s", os.getpid(), spec.arena_id)
+
+
+class _ForwardToLoggers(logging.Handler):
+    """Hands a record from a worker to the main process's logger of the same name."""
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(record.levelno):
+            logger.handle(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - handle() overrides
+        pass
+
+
+class ProcessExecutor(Executor):
+    """A ``ProcessPoolExecutor`` on forkserver whose workers attach a shared arena."""
+
+    kind = "process"
+
+    def __init__(self, workers: int, arena: ArenaSpec) -> None:
+        super().__init__(workers)
+        context = forkserver_context()
+        self._log_queue = context.Queue()
+        self._listener = logging.handlers.QueueListener(self._log_queue, _ForwardToLoggers())
+        self._listener.start()
+        self._pool = cf.ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_init_process_worker,
+            initargs=(arena, self._log_queue, logging.getLogger().getEffectiveLevel()),
+        )
+        self._closed = False
+
+    def submit(self, fn: Callable, *args) -> cf.Future:
+        return self._pool.submit(fn, *args)
+
+    def shutdown(self, wait: bool = True) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        finally:
+            self._stop_listener()
+
+    def terminate(self) -> None:
+        """Cancel queued work, SIGTERM the workers, then reap them."""
+        if self._closed:
+            return
+        processes = list((self._pool._processes or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        self.shutdown(wait=True)
+
+    def _stop_listener(self) -> None:
+        self._listener.stop()
+        self._log_queue.close()
+        self._log_queue.join_thread()
+
+
+def make_executor(kind: str, workers: int, arena: ArenaSpec) -> Executor:
+    """Build the executor named ``kind`` ('process', 'thread' or 'serial')."""
+    if kind == "serial":
+        return SerialExecutor()
+    if kind == "thread":
+        return ThreadExecutor(workers)
+    if kind == "process":
+        return ProcessExecutor(workers, arena)
+    raise ValueError(f"executor must be one of: process, thread, serial (got {kind!r})")

@@ -1,0 +1,51 @@
+"""The model registry: built-in models by name, user models by ``module:attr``.
+
+A model reference is either a built-in name (``simcore models`` lists them) or
+the import path of a model object, ``package.module:NAME``, so a researcher's
+own model runs with the same engine, CLI and workers.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+
+from .base import BatchModel
+
+#: Built-in models, in the order ``simcore models`` lists them.
+BUILTIN = ("pi", "transport")
+
+
+class UnknownModelError(ValueError):
+    """The model reference names no built-in model and no importable model object."""
+
+
+def get_model(reference: str) -> BatchModel:
+    """Return the model named ``reference`` (built-in name or ``module:attr``)."""
+    if ":" in reference:
+        module_name, _, attribute = reference.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+            model = getattr(module, attribute)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise UnknownModelError(f"cannot load model {reference!r}: {exc}") from None
+        if not isinstance(model, BatchModel):
+            raise UnknownModelError(f"{reference!r} is not a simcore model (got {type(model).__name__})")
+        return model
+    if reference not in BUILTIN:
+        close = difflib.get_close_matches(reference, BUILTIN, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise UnknownModelError(
+            f"unknown model {reference!r}{hint} available: {', '.join(BUILTIN)} (or module:attr of your own)"
+        )
+    return importlib.import_module(f"{__name__}.{reference}").MODEL
+
+
+def builtin_models() -> list[BatchModel]:
+    """All built-in models."""
+    return [get_model(name) for name in BUILTIN]
+
+
+def warm_builtin_models() -> None:
+    """Compile (or load from cache) every built-in kernel in this process."""
+    for model in builtin_models():
+        model.warm()

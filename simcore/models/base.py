@@ -1,0 +1,143 @@
+"""Declarations a model is made of: parameters, results and the batch entry points.
+
+A model module holds its ``@njit`` kernels and ends with ``MODEL = BatchModel(...)``.
+It never touches processes, shared memory, files or logging; the engine calls
+it only through the entry points declared here.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, NamedTuple
+
+import numpy as np
+
+from ..stats import Estimate
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter: type, default, allowed range or choices, units, doc.
+
+    Bounds follow OpenMC's ``check_greater_than``: ``gt``/``ge``/``lt``/``le``.
+    ``allow_inf`` admits +inf for a float parameter (e.g. a half-space thickness).
+    """
+
+    name: str
+    type: type
+    default: Any
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    choices: tuple | None = None
+    allow_inf: bool = False
+    units: str = ""
+    doc: str = ""
+
+    def describe_range(self) -> str:
+        """Human-readable allowed values, e.g. ``[0, 1]`` or ``one of: normal, isotropic``."""
+        if self.choices is not None:
+            return "one of: " + ", ".join(str(c) for c in self.choices)
+        lower = f"> {_fmt(self.gt)}" if self.gt is not None else (f">= {_fmt(self.ge)}" if self.ge is not None else "")
+        upper = f"< {_fmt(self.lt)}" if self.lt is not None else (f"<= {_fmt(self.le)}" if self.le is not None else "")
+        if self.ge is not None and self.le is not None:
+            text = f"in [{_fmt(self.ge)}, {_fmt(self.le)}]"
+        else:
+            text = " and ".join(part for part in (lower, upper) if part) or "any value"
+        return text + (" or inf" if self.allow_inf else "")
+
+
+def _fmt(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One declared result: its name in ``/results``, units and meaning."""
+
+    name: str
+    units: str = ""
+    doc: str = ""
+
+
+class ResultValue(NamedTuple):
+    """A reduced result: per-partition values plus the pooled estimate."""
+
+    per_partition: np.ndarray
+    estimate: Estimate
+    estimator: str  # how stderr was obtained: "iid", "batch_means", "blocking"
+
+
+class SeriesValue(NamedTuple):
+    """A reduced series (profile or time series) with its abscissa."""
+
+    values: np.ndarray
+    stderr: np.ndarray | None
+    axis_name: str
+    axis: np.ndarray
+    axis_units: str
+    units: str
+    doc: str
+
+
+class Reduction(NamedTuple):
+    """Everything a model derives from the reduced tallies."""
+
+    results: dict[str, ResultValue]
+    series: dict[str, SeriesValue]
+
+
+@dataclass(frozen=True)
+class BatchModel:
+    """A model run by the batch (map-reduce) driver.
+
+    Entry points (all take the validated parameter mapping ``p``):
+
+    * ``default_partitions(p)``  -- partition count P chosen from the problem size
+    * ``work(p)``                -- total work items (histories, samples) for progress
+    * ``tally_width(p)``         -- float64 columns of one partition's tally row
+    * ``run_partition(p, seed, partition, partitions, row)`` -- fill ``row`` in place
+    * ``reduce(p, tallies)``     -- (P, K) tallies -> :class:`Reduction`
+    * ``check(p)``               -- cross-parameter constraints (raise ``ValueError``)
+    * ``warm()``                 -- compile or load every kernel once
+    """
+
+    name: str
+    doc: str
+    params: tuple[Param, ...]
+    results: tuple[Result, ...]
+    default_partitions: Callable[[Mapping[str, Any]], int]
+    work: Callable[[Mapping[str, Any]], int]
+    work_unit: str
+    tally_width: Callable[[Mapping[str, Any]], int]
+    run_partition: Callable[..., None]
+    reduce: Callable[[Mapping[str, Any], np.ndarray], Reduction]
+    warm: Callable[[], None]
+    check: Callable[[Mapping[str, Any]], None] = lambda p: None
+    references: tuple[str, ...] = ()
+    driver: str = field(default="batch", init=False)
+
+    def param(self, name: str) -> Param:
+        """The declaration of parameter ``name`` (KeyError if undeclared)."""
+        for declared in self.params:
+            if declared.name == name:
+                return declared
+        raise KeyError(name)
+
+
+def partition_share(total: int, partitions: int, index: int) -> tuple[int, int]:
+    """Half-open range [start, stop) of the ``total`` items that partition ``index`` owns.
+
+    The split depends only on (total, partitions), never on the worker count.
+    """
+    return total * index // partitions, total * (index + 1) // partitions
+
+
+def is_finite_or_inf(value: float) -> bool:
+    """True for finite numbers and +inf (used by ``allow_inf`` parameters)."""
+    return not math.isnan(value) and value != -math.inf

@@ -1,0 +1,246 @@
+"""The HDF5 results file: layout, provenance, and reading it back.
+
+Layout (DESIGN.md section 5)::
+
+    /                    attrs: filetype="simcore-results", format_version,
+                         simcore_version, model, seed, partitions, workers,
+                         executor, created, wall_seconds, host, python,
+                         numpy/numba/h5py versions, config (TOML), config_sha256
+    /results/<name>      per-partition estimates; attrs mean, stderr, n,
+                         units, description, estimator
+    /series/<name>       a profile or time series; attrs units, description,
+                         axis (name of the abscissa dataset beside it);
+                         /series/<name>_stderr when the series has errors
+    /tallies/rows        the raw (P, K) float64 tally rows the results reduce
+
+Files hold arrays, numbers and text only -- never pickles.  A results file is
+written to a temporary name in the target directory and moved into place at
+the end, so a reader never sees a half-written file; without ``force`` an
+existing file is never replaced.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import RunConfig
+from .models.base import Reduction
+from .stats import Estimate
+
+FILETYPE = "simcore-results"
+FORMAT_VERSION = "1.0"
+
+
+class ResultsFileError(ValueError):
+    """The file is missing, not HDF5, not a simcore results file, or damaged."""
+
+
+def _versions() -> dict[str, str]:
+    import h5py
+    import numba
+
+    from . import __version__
+
+    return {
+        "simcore_version": __version__,
+        "python": platform.python_version(),
+        "numpy_version": np.__version__,
+        "numba_version": numba.__version__,
+        "h5py_version": h5py.__version__,
+    }
+
+
+def write_results(path: Path, cfg: RunConfig, reduction: Reduction, tallies: np.ndarray, *,
+                  model_results: dict[str, tuple[str, str]], wall_seconds: float, workers: int,
+                  force: bool) -> Path:
+    """Write a results file atomically; ``model_results`` maps name -> (units, description)."""
+    import h5py
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with h5py.File(tmp, "w") as handle:
+            attrs = handle.attrs
+            attrs["filetype"] = FILETYPE
+            attrs["format_version"] = FORMAT_VERSION
+            attrs["model"] = cfg.model
+            attrs["seed"] = np.uint64(cfg.seed)
+            attrs["partitions"] = cfg.partitions
+            attrs["workers"] = workers
+            attrs["executor"] = cfg.executor
+            attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            attrs["wall_seconds"] = wall_seconds
+            attrs["host"] = socket.gethostname()
+            for key, value in _versions().items():
+                attrs[key] = value
+            attrs["config"] = cfg.to_toml()
+            attrs["config_sha256"] = cfg.sha256
+            group = handle.create_group("results")
+            for name, value in reduction.results.items():
+                dataset = group.create_dataset(name, data=value.per_partition)
+                units, description = model_results.get(name, ("", ""))
+                dataset.attrs["mean"] = value.estimate.mean
+                dataset.attrs["stderr"] = value.estimate.stderr
+                dataset.attrs["n"] = value.estimate.n
+                dataset.attrs["units"] = units
+                dataset.attrs["description"] = description
+                dataset.attrs["estimator"] = value.estimator
+            series_group = handle.create_group("series")
+            for name, series in reduction.series.items():
+                dataset = series_group.create_dataset(name, data=series.values)
+                dataset.attrs["units"] = series.units
+                dataset.attrs["description"] = series.doc
+                dataset.attrs["axis"] = series.axis_name
+                axis = series_group.require_dataset(series.axis_name, data=series.axis,
+                                                    shape=series.axis.shape, dtype=series.axis.dtype)
+                axis.attrs["units"] = series.axis_units
+                if series.stderr is not None:
+                    series_group.create_dataset(f"{name}_stderr", data=series.stderr).attrs["units"] = series.units
+            rows = handle.create_group("tallies").create_dataset(
+                "rows", data=tallies, compression="gzip" if tallies.size > 4096 else None)
+            rows.attrs["description"] = "raw per-partition tally rows (model-defined columns)"
+        _place(tmp, path, force)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _place(tmp: Path, path: Path, force: bool) -> None:
+    """Move ``tmp`` to ``path``: replace if ``force``, else fail rather than overwrite."""
+    if force:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # atomic, and refuses an existing target
+    except FileExistsError:
+        raise ResultsFileError(f"{str(path)!r} appeared while the run was going; results left unwritten") from None
+
+
+@dataclass
+class Results:
+    """A results file read back: provenance, estimates and series, all in memory.
+
+    Use :func:`open_results`; ``mean(name)``, ``stderr(name)`` and
+    ``result(name)`` give the pooled estimates, ``series(name)`` the arrays.
+    """
+
+    path: Path
+    attrs: dict[str, Any]
+    estimates: dict[str, Estimate]
+    per_partition: dict[str, np.ndarray]
+    series_data: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def model(self) -> str:
+        """Model reference the file was produced by."""
+        return str(self.attrs["model"])
+
+    @property
+    def seed(self) -> int:
+        """The run's seed."""
+        return int(self.attrs["seed"])
+
+    @property
+    def config(self) -> str:
+        """Canonical TOML of the run's configuration."""
+        return str(self.attrs["config"])
+
+    @property
+    def names(self) -> list[str]:
+        """Result names in file order."""
+        return list(self.estimates)
+
+    def result(self, name: str) -> Estimate:
+        """Pooled estimate of result ``name`` (mean, stderr, n, units)."""
+        try:
+            return self.estimates[name]
+        except KeyError:
+            raise KeyError(f"no result {name!r} in {self.path}; available: {', '.join(self.estimates)}") from None
+
+    def mean(self, name: str) -> float:
+        """Mean of result ``name``."""
+        return self.result(name).mean
+
+    def stderr(self, name: str) -> float:
+        """Standard error of the mean of result ``name``."""
+        return self.result(name).stderr
+
+    def series(self, name: str) -> np.ndarray:
+        """Array ``/series/<name>``."""
+        return self.series_data[name]
+
+    def __enter__(self) -> "Results":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Summary for ``simcore info --json``."""
+        return {
+            "model": self.model,
+            "seed": self.seed,
+            "partitions": int(self.attrs["partitions"]),
+            "workers": int(self.attrs["workers"]),
+            "executor": str(self.attrs["executor"]),
+            "wall_seconds": float(self.attrs["wall_seconds"]),
+            "config_sha256": str(self.attrs["config_sha256"]),
+            "results": {
+                name: {"mean": e.mean, "stderr": e.stderr, "n": e.n, "units": e.units}
+                for name, e in self.estimates.items()
+            },
+        }
+
+
+def open_results(path: str | os.PathLike) -> Results:
+    """Read a simcore results file (checks filetype and major format version).
+
+    Raises ResultsFileError with one sentence if the file is missing, not
+    HDF5, not a simcore results file, or damaged.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsFileError(f"{str(path)!r} does not exist or is not a file")
+    try:
+        with h5py.File(path, "r") as handle:
+            attrs = {key: _plain(value) for key, value in handle.attrs.items()}
+            if attrs.get("filetype") != FILETYPE:
+                raise ResultsFileError(f"{str(path)!r} is not a simcore results file")
+            major = str(attrs.get("format_version", "0")).split(".")[0]
+            if major != FORMAT_VERSION.split(".")[0]:
+                raise ResultsFileError(
+                    f"{str(path)!r} has results format {attrs.get('format_version')}; this simcore reads {FORMAT_VERSION}")
+            estimates, per_partition = {}, {}
+            for name, dataset in handle["results"].items():
+                a = dataset.attrs
+                estimates[name] = Estimate(float(a["mean"]), float(a["stderr"]), int(a["n"]), str(a["units"]))
+                per_partition[name] = dataset[()]
+            series = {name: dataset[()] for name, dataset in handle["series"].items()}
+    except ResultsFileError:
+        raise
+    except (OSError, KeyError, ValueError) as exc:
+        raise ResultsFileError(f"{str(path)!r} cannot be read as simcore results: {_first_line(exc)}") from None
+    return Results(path, attrs, estimates, per_partition, series)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
