@@ -123,11 +123,3 @@ def fill_uniform(seed, stream, first_counter, out):
         out[2 * i] = u0
         out[2 * i + 1] = u1
 
-
-def seed_key(seed: int) -> np.uint64:
-    """Return the seed as the uint64 the kernels take; reject values outside [0, 2**64)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an integer (got {seed!r})")
-    if not 0 <= int(seed) <= MAX_SEED:
-        raise ValueError(f"seed must be in [0, 2**64 - 1] (got {seed})")
-    return np.uint64(int(seed))

@@ -1,0 +1,95 @@
+"""Shared fixtures: CLI runner with process tracking, leak checks, results comparison."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from simcore import shm
+
+REPO = Path(__file__).resolve().parents[1]
+EXECUTORS = ("serial", "thread", "process")
+
+
+@pytest.fixture(autouse=True)
+def _doctest_tmp_path(doctest_namespace, tmp_path):
+    doctest_namespace["tmp_path"] = tmp_path
+
+
+class CliRun:
+    """Runs ``python -m simcore`` in a subprocess tagged by a unique environment marker."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+        self.marker = uuid.uuid4().hex
+        self.env = dict(os.environ, SIMCORE_TEST_MARKER=self.marker, PYTHONPATH=str(REPO))
+
+    def __call__(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run to completion and return the finished process (stdout/stderr as text)."""
+        return subprocess.run([sys.executable, "-m", "simcore", *args], cwd=self.cwd, env=self.env,
+                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def start(self, *args: str) -> subprocess.Popen:
+        """Start in a new process group (so a group signal mimics Ctrl-C) and return it."""
+        return subprocess.Popen([sys.executable, "-m", "simcore", *args], cwd=self.cwd, env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                stdin=subprocess.DEVNULL, process_group=0,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+    def live_processes(self, wait: float = 10.0) -> list[int]:
+        """PIDs still carrying this run's marker, after waiting up to ``wait`` s for them to end."""
+        deadline = time.monotonic() + wait
+        while True:
+            pids = _pids_with_marker(self.marker)
+            if not pids or time.monotonic() > deadline:
+                return pids
+            time.sleep(0.1)
+
+
+def _pids_with_marker(marker: str) -> list[int]:
+    needle = f"SIMCORE_TEST_MARKER={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture
+def cli(tmp_path) -> CliRun:
+    """A CLI runner working in a fresh temporary directory."""
+    return CliRun(tmp_path)
+
+
+def segments_of(pid: int) -> list[str]:
+    """simcore shared-memory blocks in /dev/shm owned by ``pid``."""
+    return [name for name in shm.list_segments() if name.startswith(f"{shm.PREFIX}{pid}_")]
+
+
+def results_snapshot(path: Path) -> dict:
+    """Everything under /results and /tallies, as bytes and attributes, for exact comparison."""
+    snapshot = {}
+    with h5py.File(path, "r") as handle:
+        for group in ("results", "series", "tallies"):
+            for name, dataset in handle[group].items():
+                data = dataset[()]
+                snapshot[f"{group}/{name}"] = (data.dtype.str, data.shape, np.ascontiguousarray(data).tobytes(),
+                                               {k: _attr(v) for k, v in dataset.attrs.items()})
+    return snapshot
+
+
+def _attr(value):
+    return value.tobytes() if isinstance(value, np.ndarray) else value
