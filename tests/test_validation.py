@@ -4,6 +4,9 @@ References:
 * pure absorber (c = 0), normal incidence: transmission = exp(-thickness) (Beer-Lambert);
 * rod model on a half-space: reflection = (1 - k)/(1 + k), k = sqrt(1 - c)
   (e.g. Wing, "An Introduction to Transport Theory", 1962, ch. 2);
+* 3D isotropic scattering, half-space, normal incidence: albedo 1 - H(1) sqrt(1 - c),
+  with Chandrasekhar's H-function solved here from its integral equation
+  (S. Chandrasekhar, "Radiative Transfer", 1960, ch. V);
 * pi: exact, with stderr = 4 sqrt(q(1-q)/n), q = pi/4, i.e. 1.6422/sqrt(n).
 """
 import math
@@ -35,6 +38,34 @@ def test_rod_model_half_space_albedo(tmp_path, c):
     expected = (1.0 - k) / (1.0 + k)
     assert abs(res.mean("reflection") - expected) <= SIGMAS * res.stderr("reflection")
     assert res.mean("transmission") == 0.0
+
+
+def chandrasekhar_h(c: float, mu: float, nodes: int = 200) -> float:
+    """H(mu) of isotropic scattering with albedo c: H(mu) = 1 / (1 - c/2 mu int_0^1 H(t)/(mu+t) dt)."""
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    t, w = (x + 1) / 2, w / 2
+    h = np.ones(nodes)
+    for _ in range(10_000):
+        updated = 1.0 / (1.0 - 0.5 * c * t * np.sum(w * h / (t[:, None] + t[None, :]), axis=1))
+        if np.max(np.abs(updated - h)) < 1e-14:
+            break
+        h = updated
+    return 1.0 / (1.0 - 0.5 * c * mu * np.sum(w * h / (mu + t)))
+
+
+@pytest.mark.parametrize("c", [0.5, 0.9])
+def test_h_function_satisfies_its_exact_zeroth_moment(c):
+    """Exact zeroth moment of H (Chandrasekhar 1960, ch. V): int_0^1 H dmu = (2/c)(1 - sqrt(1 - c))."""
+    x, w = np.polynomial.legendre.leggauss(64)
+    moment = sum(wi / 2 * chandrasekhar_h(c, (xi + 1) / 2) for xi, wi in zip(x, w))
+    assert abs(moment - 2 / c * (1 - math.sqrt(1 - c))) < 1e-6
+
+
+@pytest.mark.parametrize("c", [0.5, 0.9])
+def test_3d_half_space_albedo_matches_chandrasekhar(tmp_path, c):
+    res = _run(tmp_path, "transport", histories=1_000_000, thickness=math.inf, scatter_ratio=c, seed=31)
+    expected = 1.0 - chandrasekhar_h(c, 1.0) * math.sqrt(1.0 - c)
+    assert abs(res.mean("reflection") - expected) <= SIGMAS * res.stderr("reflection")
 
 
 @pytest.mark.parametrize("incidence, directions", [("normal", "3d"), ("isotropic", "3d"), ("normal", "rod")])

@@ -1,0 +1,80 @@
+"""Slab albedo versus scattering ratio: rod model against its closed form, and 3D.
+
+Runs the transport model on a half-space for several scattering ratios c, in
+the rod model (reflection (1-k)/(1+k), k = sqrt(1-c)) and with 3D isotropic
+scattering at normal incidence, and writes ``slab_albedo.h5`` (one row per
+point, with the analytic rod curve) and ``slab_albedo.png``.
+
+    python experiments/slab_albedo.py [--histories N] [--outdir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import h5py
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+import simcore  # noqa: E402
+
+SCATTER_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
+DIRECTIONS = ("rod", "3d")
+
+
+def rod_albedo(c: np.ndarray) -> np.ndarray:
+    """Exact half-space reflection of the rod model, (1-k)/(1+k) with k = sqrt(1-c)."""
+    k = np.sqrt(1.0 - c)
+    return (1.0 - k) / (1.0 + k)
+
+
+def sweep(histories: int, outdir: Path) -> dict[str, np.ndarray]:
+    """Run every (directions, c) point; return reflection means and errors per directions."""
+    table: dict[str, np.ndarray] = {}
+    for directions in DIRECTIONS:
+        means, errors = [], []
+        for c in SCATTER_RATIOS:
+            res = simcore.run("transport", histories=histories, thickness=math.inf, scatter_ratio=c,
+                              directions=directions, out=str(outdir / f"albedo-{directions}-{c}.h5"), force=True)
+            means.append(res.mean("reflection"))
+            errors.append(res.stderr("reflection"))
+        table[f"{directions}_reflection"] = np.array(means)
+        table[f"{directions}_stderr"] = np.array(errors)
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--histories", type=int, default=200_000)
+    parser.add_argument("--outdir", type=Path, default=Path("."))
+    args = parser.parse_args()
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    c = np.array(SCATTER_RATIOS)
+    table = sweep(args.histories, args.outdir)
+    with h5py.File(args.outdir / "slab_albedo.h5", "w") as handle:
+        handle["scatter_ratio"] = c
+        handle["rod_exact"] = rod_albedo(c)
+        for name, values in table.items():
+            handle[name] = values
+    fine = np.linspace(0, 0.99, 200)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(fine, rod_albedo(fine), "k-", lw=1, label="rod, exact (1-k)/(1+k)")
+    for directions, marker in zip(DIRECTIONS, "os"):
+        ax.errorbar(c, table[f"{directions}_reflection"], yerr=table[f"{directions}_stderr"], fmt=marker,
+                    ms=4, capsize=2, label=f"simcore, {directions}")
+    ax.set_xlabel("scattering ratio c")
+    ax.set_ylabel("half-space reflection (albedo)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.outdir / "slab_albedo.png", dpi=120)
+    for i, ci in enumerate(c):
+        print(f"c={ci:4.2f}  rod {table['rod_reflection'][i]:.4f} ± {table['rod_stderr'][i]:.4f} "
+              f"(exact {rod_albedo(ci):.4f})   3d {table['3d_reflection'][i]:.4f} ± {table['3d_stderr'][i]:.4f}")
+
+
+if __name__ == "__main__":
+    main()
