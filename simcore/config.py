@@ -225,11 +225,6 @@ def build_config(model: BatchModel, values: Mapping[str, Any], model_ref: str | 
     )
 
 
-def config_from_toml_text(text: str) -> dict[str, Any]:
-    """Parse the canonical TOML written by :meth:`RunConfig.to_toml`."""
-    return tomllib.loads(text)
-
-
 def resolve_out_path(cfg: RunConfig, force: bool) -> Path:
     """The results path: ``cfg.out`` (refused if it exists without ``force``) or a new default.
 

@@ -24,7 +24,6 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import signal
-import threading
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from typing import Callable

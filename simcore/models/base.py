@@ -6,7 +6,6 @@ it only through the entry points declared here.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, NamedTuple
 
@@ -137,7 +136,3 @@ def partition_share(total: int, partitions: int, index: int) -> tuple[int, int]:
     """
     return total * index // partitions, total * (index + 1) // partitions
 
-
-def is_finite_or_inf(value: float) -> bool:
-    """True for finite numbers and +inf (used by ``allow_inf`` parameters)."""
-    return not math.isnan(value) and value != -math.inf
