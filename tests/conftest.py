@@ -16,7 +16,6 @@ import pytest
 from simcore import shm
 
 REPO = Path(__file__).resolve().parents[1]
-EXECUTORS = ("serial", "thread", "process")
 
 
 @pytest.fixture(autouse=True)
@@ -77,6 +76,11 @@ def cli(tmp_path) -> CliRun:
 def segments_of(pid: int) -> list[str]:
     """simcore shared-memory blocks in /dev/shm owned by ``pid``."""
     return [name for name in shm.list_segments() if name.startswith(f"{shm.PREFIX}{pid}_")]
+
+
+def orphan_segments() -> list[str]:
+    """simcore blocks in /dev/shm whose owner process no longer exists."""
+    return [name for name in shm.list_segments() if not os.path.exists(f"/proc/{name.split('_')[1]}")]
 
 
 def results_snapshot(path: Path) -> dict:

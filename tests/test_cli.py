@@ -80,3 +80,9 @@ def test_models_lists_parameters_with_ranges(cli):
     assert done.returncode == 0
     for text in ("transport", "scatter_ratio", "in [0, 1]", "pi", "samples"):
         assert text in done.stdout
+
+
+def test_worker_log_records_reach_the_main_process(cli):
+    done = cli("run", "pi", "--set", "samples=1000", "--workers", "2", "--log-level", "debug", "--out", "p.h5")
+    assert done.returncode == 0, done.stderr
+    assert "attached arena" in done.stderr  # logged inside a worker, emitted by the main process

@@ -8,7 +8,7 @@ import pytest
 import simcore
 from simcore import shm
 
-from .conftest import segments_of
+from .conftest import orphan_segments, segments_of
 from .support import faulty
 
 
@@ -17,12 +17,7 @@ def test_normal_run_leaves_nothing_behind(cli):
     assert done.returncode == 0, done.stderr
     assert "resource_tracker" not in done.stderr and done.stderr == ""
     assert cli.live_processes() == []
-    assert not [s for s in shm.list_segments() if not _owner_alive(s)]
-
-
-def _owner_alive(segment: str) -> bool:
-    pid = int(segment.split("_")[1])
-    return os.path.exists(f"/proc/{pid}")
+    assert orphan_segments() == []
 
 
 @pytest.mark.parametrize("executor", ["process", "thread", "serial"])
@@ -36,7 +31,7 @@ def test_worker_exception_exits_1_with_the_worker_traceback(cli, executor):
     assert done.stderr.strip().splitlines()[-1].startswith("simcore: error: ")
     assert not (cli.cwd / "f.h5").exists()
     assert cli.live_processes() == []
-    assert [s for s in shm.list_segments() if not _owner_alive(s)] == []
+    assert orphan_segments() == []
 
 
 def test_worker_exception_through_the_python_api(tmp_path):
@@ -88,7 +83,7 @@ def test_orphans_of_dead_owners_are_removed_and_live_ones_kept(cli):
         assert done.returncode == 0
         segments = shm.list_segments()
         assert dead.name.lstrip("/") not in segments
-        assert any(s.startswith(f"{shm.PREFIX}{os.getpid()}_") for s in segments)
+        assert segments_of(os.getpid())  # a live owner keeps its blocks
     finally:
         mine.close()
         dead.close()

@@ -43,17 +43,12 @@ def test_pi_kernel(benchmark):
     assert rate / 1e9 >= PI_TARGET_G_PER_S
 
 
-def _transport_args(histories, thickness, c, bins=50):
-    """Arguments as ``transport._run_partition`` builds them (normal incidence, 3d)."""
-    return (np.uint64(1), np.int64(0), np.int64(histories), float(thickness), float(c), False, False,
-            thickness / bins, np.zeros(transport._BINS + 2 * bins), np.zeros(bins, np.int64),
-            np.zeros(bins, np.int64))
-
-
 def _bench_transport(benchmark, histories, thickness, c, bins=50):
-    args = _transport_args(histories, thickness, c, bins)
-    benchmark.pedantic(transport.run_histories, args=args, rounds=5, warmup_rounds=1)
-    row = args[8]  # accumulated over the warm-up and every round
+    """Time one partition of ``histories`` through the model's own entry point (normal incidence, 3d)."""
+    p = dict(histories=histories, thickness=thickness, scatter_ratio=c, incidence="normal", directions="3d",
+             bins=bins)
+    row = np.zeros(transport.MODEL.tally_width(p))  # accumulates over the warm-up and every round
+    benchmark.pedantic(transport.MODEL.run_partition, args=(p, 1, 0, 1, row), rounds=5, warmup_rounds=1)
     done = row[transport._HISTORIES]
     assert done > 0 and row[transport._REFLECTED:transport._BINS].sum() == done
     collisions_per_history = row[transport._BINS:transport._BINS + bins].sum() / done

@@ -3,8 +3,6 @@
 It exercises the worker-error path exactly as a researcher's buggy model
 would: the engine must report the worker traceback and exit 1, never hang.
 """
-import numpy as np
-
 from simcore.models import pi
 from simcore.models.base import BatchModel, Param
 
@@ -14,7 +12,7 @@ FAILING_PARTITION = 3
 def _run_partition(p, seed, partition, partitions, row):
     if partition == FAILING_PARTITION:
         raise ValueError(f"deliberate failure in partition {partition}")
-    pi.MODEL.run_partition({"samples": p["samples"]}, seed, partition, partitions, row)
+    pi.MODEL.run_partition(p, seed, partition, partitions, row)
 
 
 MODEL = BatchModel(
@@ -30,5 +28,3 @@ MODEL = BatchModel(
     reduce=pi.MODEL.reduce,
     warm=pi.MODEL.warm,
 )
-
-__all__ = ["MODEL", "np"]
