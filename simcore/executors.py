@@ -13,7 +13,13 @@ Process workers (PITFALLS sections 1-4, 6):
   numeric libraries and preloads the built-in kernels warm;
 * ignore SIGINT (only the main process decides), keep SIGTERM default;
 * send log records through a ``QueueHandler`` to the main process;
-* a worker that dies breaks the pool (``BrokenProcessPool``), never a hang.
+* a worker that dies breaks the pool (``BrokenProcessPool``), never a hang;
+* a worker whose main process was killed (SIGKILL, OOM) exits by itself: it
+  holds the read end of a "lifeline" pipe whose only write end lives in the
+  main process, and a watch thread exits when the pipe reaches EOF.  (Its
+  parent is the forkserver, which outlives the main process for as long as
+  any worker holds the forkserver's own alive-pipe, so watching the parent
+  pid would deadlock: each waits for the other.)
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import signal
+import threading
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from typing import Callable
@@ -132,19 +139,49 @@ def _environment(values: dict[str, str]):
                 os.environ[key] = value
 
 
+@contextmanager
+def _sigint_ignored():
+    """Ignore SIGINT while a helper process is started, so it inherits SIG_IGN (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def forkserver_context() -> multiprocessing.context.BaseContext:
-    """The forkserver context, its server started single-threaded with warm kernels."""
+    """The forkserver context, its server started single-threaded with warm kernels.
+
+    The server is started with SIGINT ignored: a Ctrl-C to the process group
+    while it is still preloading kernels would otherwise kill it and break the
+    pool before the main process could stop cleanly (its workers, forked from
+    it, ignore SIGINT too).
+    """
     context = multiprocessing.get_context("forkserver")
-    with _environment(SINGLE_THREAD_ENV):
+    with _environment(SINGLE_THREAD_ENV), _sigint_ignored():
         context.set_forkserver_preload(PRELOAD)
         multiprocessing.forkserver.ensure_running()
     return context
 
 
-def _init_process_worker(spec: ArenaSpec, log_queue, log_level: int) -> None:
-    """Pool initializer: ignore SIGINT, log through the queue, attach the arena."""
+def _exit_when_main_dies(lifeline) -> None:
+    """Block on the lifeline pipe; its EOF means the main process is gone, so exit at once."""
+    try:
+        lifeline.recv_bytes()
+    except (EOFError, OSError):
+        pass
+    os._exit(1)
+
+
+def _init_process_worker(spec: ArenaSpec, log_queue, log_level: int, lifeline) -> None:
+    """Pool initializer: ignore SIGINT, watch the main process, log through the queue, attach the arena."""
     global _attached
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_main_dies, args=(lifeline,), name="simcore-lifeline",
+                     daemon=True).start()
     root = logging.getLogger()
     root.handlers = [logging.handlers.QueueHandler(log_queue)]
     root.setLevel(log_level)
@@ -176,11 +213,12 @@ class ProcessExecutor(Executor):
         self._log_queue = context.Queue()
         self._listener = logging.handlers.QueueListener(self._log_queue, _ForwardToLoggers())
         self._listener.start()
+        self._lifeline = context.Pipe(duplex=False)  # (read end for workers, write end kept here)
         self._pool = cf.ProcessPoolExecutor(
             max_workers=workers,
             mp_context=context,
             initializer=_init_process_worker,
-            initargs=(arena, self._log_queue, logging.getLogger().getEffectiveLevel()),
+            initargs=(arena, self._log_queue, logging.getLogger().getEffectiveLevel(), self._lifeline[0]),
         )
         self._closed = False
 
@@ -195,6 +233,9 @@ class ProcessExecutor(Executor):
             self._pool.shutdown(wait=wait, cancel_futures=not wait)
         finally:
             self._stop_listener()
+            if wait:  # the workers have exited; without wait, closing would kill them mid-partition
+                for end in self._lifeline:
+                    end.close()
 
     def terminate(self) -> None:
         """Cancel queued work, SIGTERM the workers, then reap them."""
