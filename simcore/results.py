@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ._h5 import first_line, plain
 from .config import RunConfig
 from .models.base import Reduction
 from .stats import Estimate
@@ -212,7 +213,7 @@ def open_results(path: str | os.PathLike) -> Results:
         raise ResultsFileError(f"{str(path)!r} does not exist or is not a file")
     try:
         with h5py.File(path, "r") as handle:
-            attrs = {key: _plain(value) for key, value in handle.attrs.items()}
+            attrs = {key: plain(value) for key, value in handle.attrs.items()}
             if attrs.get("filetype") != FILETYPE:
                 raise ResultsFileError(f"{str(path)!r} is not a simcore results file")
             major = str(attrs.get("format_version", "0")).split(".")[0]
@@ -228,19 +229,5 @@ def open_results(path: str | os.PathLike) -> Results:
     except ResultsFileError:
         raise
     except (OSError, KeyError, ValueError) as exc:
-        raise ResultsFileError(f"{str(path)!r} cannot be read as simcore results: {_first_line(exc)}") from None
+        raise ResultsFileError(f"{str(path)!r} cannot be read as simcore results: {first_line(exc)}") from None
     return Results(path, attrs, estimates, per_partition, series)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-

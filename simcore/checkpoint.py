@@ -1,0 +1,477 @@
+"""Checkpoints: everything needed to continue a run bit for bit, written off the main thread.
+
+Contract (REBOUND's SimulationArchive): a checkpoint holds the raw state
+exactly as the driver holds it, the counters, the run's config text and its
+hash, the simcore version and a format version.  Random numbers are
+counter-based (``rng.py``), so no generator state is stored: a stream's
+position follows from the counters.  Files hold arrays, numbers and text only.
+
+Layout::
+
+    /              attrs: filetype="simcore-checkpoint", format_version,
+                   simcore_version, model, driver, config (TOML),
+                   config_sha256, rng, sequence, status (running |
+                   interrupted | finished), created, elapsed_seconds,
+                   settings_* (workers, executor, checkpoint cadence),
+                   counter_* (e.g. partitions_done), complete (written last)
+    /state/<name>  state arrays; attr crc32 over the bytes stored.  An array
+                   saved "by rows" stores only the rows its mask selects
+                   (attr rows_mask); the others read back as zeros.
+
+Files: ``<out>.ckpt`` is the newest, ``<out>.ckpt.1`` ... ``<out>.ckpt.<K-1>``
+the older ones.  A write goes to ``<out>.ckpt.tmp``, is closed, fsynced,
+rotated in with ``os.replace`` and the directory is fsynced, so at every
+instant each ``.ckpt*`` file is a complete checkpoint (PITFALLS section 5).
+
+Threading: the engine hands :class:`Snapshot` objects to a
+:class:`CheckpointWriter`.  In ``async`` mode a background thread writes them
+from a bounded queue; when the queue is full the engine waits (back-pressure,
+logged).  In ``sync`` mode the caller writes in place.  Nothing else in the
+process touches HDF5 while the thread runs: results are written after
+:meth:`CheckpointWriter.close`.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import errno
+import glob
+import logging
+import os
+import queue
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ._h5 import first_line, plain
+
+FILETYPE = "simcore-checkpoint"
+FORMAT_VERSION = "1.0"
+RNG = "philox4x32-10 (key = seed, counter = (draw, stream))"
+STATUSES = ("running", "interrupted", "finished")
+MODES = ("async", "sync")
+_QUEUE_DEPTH = 2
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointError(OSError):
+    """A checkpoint could not be written (disk full, read-only directory ...); ``errno`` says why."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class CheckpointFileError(ValueError):
+    """A file cannot be resumed from: not a checkpoint, truncated, corrupt, or incompatible."""
+
+
+def checkpoint_path(out: str | os.PathLike, index: int = 0) -> Path:
+    """Path of the ``index``-th newest checkpoint of results file ``out`` (0 = newest)."""
+    out = Path(out)
+    return out.with_name(f"{out.name}.ckpt" + (f".{index}" if index else ""))
+
+
+def existing_checkpoints(out: str | os.PathLike) -> list[Path]:
+    """Checkpoint files of ``out`` present on disk (``.ckpt``, ``.ckpt.1``, ...), newest name first."""
+    out = Path(out)
+    prefix = f"{out.name}.ckpt"
+    found = []
+    for path in out.parent.glob(f"{glob.escape(prefix)}*"):
+        suffix = path.name[len(prefix):]
+        if suffix == "" or (suffix.startswith(".") and suffix[1:].isdigit()):
+            found.append(path)
+    return sorted(found, key=lambda p: int(p.name[len(prefix) + 1:] or 0))
+
+
+def results_path_of(checkpoint: str | os.PathLike) -> Path:
+    """The results file a checkpoint belongs to (``x.h5.ckpt.1`` -> ``x.h5``)."""
+    path = Path(checkpoint)
+    name = path.name
+    stem, sep, tail = name.rpartition(".ckpt")
+    if sep and (tail == "" or (tail.startswith(".") and tail[1:].isdigit())):
+        return path.with_name(stem)
+    return path
+
+
+class EverySeconds:
+    """Trigger that fires once ``seconds`` of wall time have passed since the last reset."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = float(seconds)
+        self._last = time.monotonic()
+
+    def due(self) -> bool:
+        """True when the interval has elapsed."""
+        return time.monotonic() - self._last >= self.seconds
+
+    def reset(self) -> None:
+        """Start a new interval now."""
+        self._last = time.monotonic()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EverySeconds) and other.seconds == self.seconds
+
+    def __repr__(self) -> str:
+        return f"EverySeconds({self.seconds:g})"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state of a run at a consistent point, ready to be written.
+
+    ``arrays`` are written whole and must not change afterwards (copies of
+    live state).  ``rows`` maps a name to ``(array, mask_name)``: only the
+    rows where ``arrays[mask_name]`` is true are written, and those rows must
+    not change until the writer is closed (completed batch rows in shared
+    memory: they are final, so they are written without a copy).
+    """
+
+    status: str
+    counters: Mapping[str, int]
+    arrays: Mapping[str, np.ndarray]
+    rows: Mapping[str, tuple[np.ndarray, str]] = field(default_factory=dict)
+    elapsed_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Header:
+    """What every checkpoint of one run repeats: identity and how to continue it."""
+
+    model: str
+    driver: str
+    config: str
+    config_sha256: str
+    settings: Mapping[str, Any]
+
+
+@dataclass
+class Checkpoint:
+    """A verified checkpoint read back by :func:`read_checkpoint`."""
+
+    path: Path
+    attrs: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def sequence(self) -> int:
+        """Position in the run's series of checkpoints (0 = the one written at start)."""
+        return int(self.attrs["sequence"])
+
+    @property
+    def status(self) -> str:
+        """``running``, ``interrupted`` or ``finished``."""
+        return str(self.attrs["status"])
+
+    @property
+    def model(self) -> str:
+        """Model reference of the run."""
+        return str(self.attrs["model"])
+
+    @property
+    def config(self) -> str:
+        """Canonical TOML of what determines the results."""
+        return str(self.attrs["config"])
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """How the run was executed (workers, executor, checkpoint cadence)."""
+        return {k[len("settings_"):]: v for k, v in self.attrs.items() if k.startswith("settings_")}
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Progress counters (e.g. ``partitions_done``)."""
+        return {k[len("counter_"):]: int(v) for k, v in self.attrs.items() if k.startswith("counter_")}
+
+    @property
+    def results_path(self) -> Path:
+        """The results file this checkpoint belongs to."""
+        return results_path_of(self.path)
+
+
+def _crc32(chunks) -> int:
+    crc = 0
+    for chunk in chunks:
+        crc = zlib.crc32(np.ascontiguousarray(chunk).view(np.uint8), crc)
+    return crc
+
+
+def _row_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open index ranges [a, b) of consecutive true entries of ``mask``."""
+    flags = np.concatenate(([0], mask.astype(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(flags))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+
+
+def _write_file(path: Path, header: Header, sequence: int, snapshot: Snapshot) -> None:
+    import h5py
+
+    from . import __version__
+
+    with h5py.File(path, "w") as handle:
+        attrs = handle.attrs
+        attrs["filetype"] = FILETYPE
+        attrs["format_version"] = FORMAT_VERSION
+        attrs["simcore_version"] = __version__
+        attrs["model"] = header.model
+        attrs["driver"] = header.driver
+        attrs["config"] = header.config
+        attrs["config_sha256"] = header.config_sha256
+        attrs["rng"] = RNG
+        attrs["sequence"] = sequence
+        attrs["status"] = snapshot.status
+        attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        attrs["elapsed_seconds"] = snapshot.elapsed_seconds
+        for key, value in header.settings.items():
+            attrs[f"settings_{key}"] = value
+        for key, value in snapshot.counters.items():
+            attrs[f"counter_{key}"] = int(value)
+        state = handle.create_group("state")
+        for name, array in snapshot.arrays.items():
+            dataset = state.create_dataset(name, data=array)
+            dataset.attrs["crc32"] = _crc32([array])
+        for name, (array, mask_name) in snapshot.rows.items():
+            runs = _row_runs(snapshot.arrays[mask_name])
+            row_bytes = max(1, array[0].nbytes if len(array) else 1)
+            chunk_rows = int(min(len(array), max(1, (1 << 20) // row_bytes)))
+            dataset = state.create_dataset(name, shape=array.shape, dtype=array.dtype, fillvalue=0,
+                                           chunks=(chunk_rows,) + array.shape[1:])
+            for a, b in runs:
+                dataset[a:b] = array[a:b]
+            dataset.attrs["rows_mask"] = mask_name
+            dataset.attrs["crc32"] = _crc32(array[a:b] for a, b in runs)
+        attrs["complete"] = True
+
+
+def _fsync_path(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_checkpoint(out: Path, keep: int, header: Header, sequence: int, snapshot: Snapshot) -> Path:
+    """Write ``snapshot`` as the newest checkpoint of ``out`` atomically and durably; keep ``keep`` files.
+
+    Raises CheckpointError (the older checkpoints are untouched) if anything fails.
+    """
+    newest = checkpoint_path(out)
+    tmp = newest.with_name(newest.name + ".tmp")
+    try:
+        _write_file(tmp, header, sequence, snapshot)
+        _fsync_path(tmp)
+        for index in range(keep - 1, 0, -1):
+            older = checkpoint_path(out, index - 1)
+            if older.exists():
+                os.replace(older, checkpoint_path(out, index))
+        os.replace(tmp, newest)
+        _fsync_path(newest.parent, directory=True)
+    except OSError as exc:
+        _discard(tmp)
+        reason = os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]
+        previous = next((str(p) for p in existing_checkpoints(out)), None)
+        kept = f"; the previous checkpoint {previous} is intact" if previous else ""
+        raise CheckpointError(exc.errno or errno.EIO, f"cannot write checkpoint {newest}: {reason}{kept}") from exc
+    return newest
+
+
+def _discard(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # pragma: no cover - nothing more can be done on a failing disk
+        pass
+
+
+@dataclass(frozen=True)
+class CheckpointPlan:
+    """Where, how often and how a run writes checkpoints (``every`` in seconds of wall time)."""
+
+    out: Path
+    header: Header
+    every: float
+    mode: str = "async"
+    keep: int = 2
+    first_sequence: int = 0
+    elapsed_before: float = 0.0
+
+    def writer(self) -> "CheckpointWriter":
+        """A started writer for this plan."""
+        return CheckpointWriter(self.out, self.header, keep=self.keep, mode=self.mode,
+                                first_sequence=self.first_sequence)
+
+
+class CheckpointWriter:
+    """Writes the snapshots of one run: from a background thread (``async``) or in place (``sync``).
+
+    ``save`` hands over a snapshot; ``raise_if_failed`` re-raises a write
+    failure of the thread in the caller; ``close`` waits for queued writes
+    (or drops them with ``abandon=True``) and joins the thread.  A context
+    manager: leaving it by an exception abandons queued snapshots.
+    """
+
+    def __init__(self, out: Path, header: Header, *, keep: int = 2, mode: str = "async",
+                 first_sequence: int = 0) -> None:
+        if mode not in MODES:
+            raise ValueError(f"checkpoint mode must be one of {MODES} (got {mode!r})")
+        self.out = Path(out)
+        self.header = header
+        self.keep = keep
+        self.mode = mode
+        self.last_written: Path | None = None
+        self.written = 0
+        self.write_seconds = 0.0
+        self._sequence = first_sequence
+        self._error: CheckpointError | None = None
+        self._queue: queue.Queue[Snapshot | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
+        self._abandon = threading.Event()
+        self._thread: threading.Thread | None = None
+        if mode == "async":
+            self._thread = threading.Thread(target=self._drain, name="simcore-checkpoint", daemon=False)
+            self._thread.start()
+
+    def save(self, snapshot: Snapshot) -> None:
+        """Write ``snapshot`` (sync) or queue it for the writer thread (async, back-pressure if full)."""
+        self.raise_if_failed()
+        if self._thread is None:
+            self._write(snapshot)
+            self.raise_if_failed()
+            return
+        try:
+            self._queue.put_nowait(snapshot)
+        except queue.Full:
+            log.warning("checkpoint queue full (%d snapshots): the run waits for the disk", _QUEUE_DEPTH)
+            waited = time.perf_counter()
+            self._queue.put(snapshot)
+            log.warning("checkpoint back-pressure: waited %.2f s", time.perf_counter() - waited)
+
+    def raise_if_failed(self) -> None:
+        """Raise the write failure, if there was one."""
+        if self._error is not None:
+            raise self._error
+
+    def close(self, *, abandon: bool = False) -> None:
+        """Finish (or with ``abandon`` drop) queued snapshots and stop the thread; idempotent."""
+        if self._thread is None:
+            return
+        if abandon:
+            self._abandon.set()
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
+
+    def remove_older(self) -> None:
+        """Delete every checkpoint but the newest (after the final one: they can no longer help)."""
+        for path in existing_checkpoints(self.out)[1:]:
+            path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "CheckpointWriter":
+        return self
+
+    def __exit__(self, exc_type, *rest) -> None:
+        self.close(abandon=exc_type is not None)
+
+    def _drain(self) -> None:
+        while True:
+            snapshot = self._queue.get()
+            if snapshot is None:
+                return
+            if self._error is None and not self._abandon.is_set():
+                self._write(snapshot)
+
+    def _write(self, snapshot: Snapshot) -> None:
+        started = time.perf_counter()
+        try:
+            self.last_written = write_checkpoint(self.out, self.keep, self.header, self._sequence, snapshot)
+        except CheckpointError as exc:
+            self._error = exc
+            log.error("%s", exc)
+            return
+        elapsed = time.perf_counter() - started
+        self.write_seconds += elapsed
+        self.written += 1
+        log.info("checkpoint %d (%s) written to %s in %.3f s (%.1f MiB)", self._sequence, snapshot.status,
+                 self.last_written, elapsed, self.last_written.stat().st_size / 2**20)
+        self._sequence += 1
+
+
+def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Open and verify one checkpoint file; raise CheckpointFileError with one sentence if unusable.
+
+    Checks the filetype, the major format version, the ``complete`` mark, the
+    config hash and the crc32 of every state array.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointFileError(f"{str(path)!r} does not exist or is not a file")
+    try:
+        with h5py.File(path, "r") as handle:
+            attrs = {key: plain(value) for key, value in handle.attrs.items()}
+            if attrs.get("filetype") != FILETYPE:
+                raise CheckpointFileError(f"{str(path)!r} is not a simcore checkpoint")
+            version = str(attrs.get("format_version", "0"))
+            if version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
+                raise CheckpointFileError(
+                    f"{str(path)!r} has checkpoint format {version}; this simcore reads {FORMAT_VERSION}")
+            if not attrs.get("complete"):
+                raise CheckpointFileError(f"{str(path)!r} is an incomplete checkpoint")
+            arrays = {name: dataset[()] for name, dataset in handle["state"].items()}
+            stored = {name: (int(d.attrs["crc32"]), d.attrs.get("rows_mask")) for name, d in handle["state"].items()}
+    except CheckpointFileError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise CheckpointFileError(f"{str(path)!r} is truncated or corrupt: {first_line(exc)}") from None
+    _verify(path, attrs, arrays, stored)
+    return Checkpoint(path, attrs, arrays)
+
+
+def _verify(path: Path, attrs: dict, arrays: dict, stored: dict) -> None:
+    import hashlib
+
+    if hashlib.sha256(str(attrs.get("config", "")).encode()).hexdigest() != attrs.get("config_sha256"):
+        raise CheckpointFileError(f"{str(path)!r} is corrupt: its config does not match its config_sha256")
+    if attrs.get("status") not in STATUSES:
+        raise CheckpointFileError(f"{str(path)!r} is corrupt: unknown status {attrs.get('status')!r}")
+    for name, (crc, mask_name) in stored.items():
+        array = arrays[name]
+        if mask_name is not None:
+            mask = arrays.get(plain(mask_name))
+            if mask is None or len(mask) != len(array):
+                raise CheckpointFileError(f"{str(path)!r} is corrupt: row mask of {name!r} is missing")
+            chunks = (array[a:b] for a, b in _row_runs(mask))
+        else:
+            chunks = [array]
+        if _crc32(chunks) != crc:
+            raise CheckpointFileError(f"{str(path)!r} is corrupt: checksum of state/{name} does not match")
+
+
+def latest_checkpoint(target: str | os.PathLike) -> Checkpoint:
+    """The checkpoint to resume from for ``target``: a checkpoint file, or a results path.
+
+    A checkpoint file is used as given (and must be valid).  For a results
+    path (which need not exist), the newest valid of its ``.ckpt*`` files is
+    chosen by sequence number; damaged ones are skipped with a warning.
+    """
+    target = Path(target)
+    if target.is_file():
+        return read_checkpoint(target)
+    candidates = existing_checkpoints(results_path_of(target))
+    if not candidates:
+        raise CheckpointFileError(f"{str(target)!r} does not exist and has no checkpoints "
+                                  f"({checkpoint_path(results_path_of(target)).name}*)")
+    good: list[Checkpoint] = []
+    for candidate in candidates:
+        try:
+            good.append(read_checkpoint(candidate))
+        except CheckpointFileError as exc:
+            log.warning("skipping %s", exc)
+    if not good:
+        raise CheckpointFileError(f"no usable checkpoint for {str(target)!r}: every one of "
+                                  f"{', '.join(p.name for p in candidates)} is damaged")
+    return max(good, key=lambda c: c.sequence)

@@ -1,0 +1,165 @@
+"""The checkpoint file and its writer: round trip, rotation, checksums, damage, disk full, back-pressure."""
+import hashlib
+import logging
+import os
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from simcore import checkpoint as ck
+
+CONFIG = 'model = "transport"\nseed = 3\npartitions = 6\n'
+HEADER = ck.Header(model="transport", driver="batch", config=CONFIG,
+                   config_sha256=hashlib.sha256(CONFIG.encode()).hexdigest(),
+                   settings={"workers": 2, "executor": "process"})
+
+
+def _snapshot(done_rows, status="running", seed=0):
+    rows = np.random.default_rng(seed).random((6, 5))
+    done = np.zeros(6, dtype=np.uint8)
+    done[list(done_rows)] = 1
+    return ck.Snapshot(status=status, counters={"partitions_done": int(done.sum())}, arrays={"done": done},
+                       rows={"tallies": (rows, "done")}, elapsed_seconds=1.5), rows
+
+
+def test_round_trip_keeps_selected_rows_and_zeroes_the_rest(tmp_path):
+    snapshot, rows = _snapshot([0, 1, 4])
+    path = ck.write_checkpoint(tmp_path / "r.h5", 2, HEADER, 7, snapshot)
+    assert path == tmp_path / "r.h5.ckpt"
+    back = ck.read_checkpoint(path)
+    assert (back.sequence, back.status, back.model, back.config) == (7, "running", "transport", CONFIG)
+    assert back.counters == {"partitions_done": 3}
+    assert back.settings == {"workers": 2, "executor": "process"}
+    assert np.array_equal(back.arrays["tallies"][[0, 1, 4]], rows[[0, 1, 4]])
+    assert not back.arrays["tallies"][[2, 3, 5]].any()
+    assert back.results_path == tmp_path / "r.h5"
+
+
+@pytest.mark.parametrize("keep", [1, 2, 3])
+def test_rotation_keeps_the_newest_k(tmp_path, keep):
+    out = tmp_path / "r.h5"
+    for sequence in range(5):
+        ck.write_checkpoint(out, keep, HEADER, sequence, _snapshot([sequence])[0])
+    files = ck.existing_checkpoints(out)
+    assert [ck.read_checkpoint(p).sequence for p in files] == list(range(4, 4 - keep, -1))
+    assert not (tmp_path / "r.h5.ckpt.tmp").exists()
+
+
+def _flip_byte_inside(path, dataset):
+    with h5py.File(path, "r") as handle:
+        offset = handle["state"][dataset].id.get_offset()
+        if offset is None:  # chunked: the first chunk's address
+            offset = handle["state"][dataset].id.get_chunk_info(0).byte_offset
+    with open(path, "r+b") as handle:
+        handle.seek(offset + 3)
+        byte = handle.read(1)
+        handle.seek(offset + 3)
+        handle.write(bytes([byte[0] ^ 0x40]))
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("flip-tallies", "checksum of state/tallies"),
+    ("flip-done", "checksum of state/done"),
+    ("truncate", "truncated or corrupt"),
+    ("config", "config does not match"),
+    ("incomplete", "incomplete checkpoint"),
+    ("text", "truncated or corrupt"),
+])
+def test_damage_is_detected(tmp_path, damage, message):
+    path = ck.write_checkpoint(tmp_path / "r.h5", 2, HEADER, 1, _snapshot([0, 1, 2])[0])
+    if damage.startswith("flip-"):
+        _flip_byte_inside(path, damage.split("-")[1])
+    elif damage == "truncate":
+        os.truncate(path, path.stat().st_size // 2)
+    elif damage in ("config", "incomplete"):
+        with h5py.File(path, "r+") as handle:
+            if damage == "config":
+                handle.attrs["config"] = CONFIG.replace("seed = 3", "seed = 4")
+            else:
+                handle.attrs["complete"] = False
+    else:
+        path.write_text("not hdf5\n")
+    with pytest.raises(ck.CheckpointFileError, match=message):
+        ck.read_checkpoint(path)
+
+
+def test_latest_skips_a_damaged_newest_file(tmp_path, caplog):
+    out = tmp_path / "r.h5"
+    for sequence in (1, 2):
+        ck.write_checkpoint(out, 2, HEADER, sequence, _snapshot([sequence])[0])
+    os.truncate(ck.checkpoint_path(out), 100)
+    with caplog.at_level(logging.WARNING):
+        chosen = ck.latest_checkpoint(out)
+    assert chosen.sequence == 1 and chosen.path == ck.checkpoint_path(out, 1)
+    assert "skipping" in caplog.text
+    with pytest.raises(ck.CheckpointFileError):  # named explicitly, a damaged file is refused
+        ck.latest_checkpoint(ck.checkpoint_path(out))
+
+
+def test_disk_full_keeps_the_previous_checkpoint(tmp_path):
+    out = tmp_path / "r.h5"
+    ck.write_checkpoint(out, 2, HEADER, 1, _snapshot([0])[0])
+    tmp = tmp_path / "r.h5.ckpt.tmp"
+    tmp.symlink_to("/dev/full")  # every write to the temporary file fails with ENOSPC
+    with pytest.raises(ck.CheckpointError, match="No space left on device.*previous checkpoint .* is intact"):
+        ck.write_checkpoint(out, 2, HEADER, 2, _snapshot([0, 1])[0])
+    assert not tmp.exists() and not tmp.is_symlink()
+    assert ck.read_checkpoint(ck.checkpoint_path(out)).sequence == 1
+    assert ck.existing_checkpoints(out) == [ck.checkpoint_path(out)]
+
+
+def test_async_writer_reports_a_failure_to_the_caller(tmp_path):
+    out = tmp_path / "r.h5"
+    with ck.CheckpointWriter(out, HEADER, mode="async") as writer:
+        writer.save(_snapshot([0])[0])
+        writer.close()
+        (tmp_path / "r.h5.ckpt.tmp").symlink_to("/dev/full")
+    writer = ck.CheckpointWriter(out, HEADER, mode="async", first_sequence=1)
+    writer.save(_snapshot([0, 1])[0])
+    writer.close()
+    with pytest.raises(ck.CheckpointError, match="No space left"):
+        writer.raise_if_failed()
+    assert ck.read_checkpoint(ck.checkpoint_path(out)).sequence == 0
+
+
+def test_full_queue_applies_back_pressure_and_logs_it(tmp_path, monkeypatch, caplog):
+    real = ck.write_checkpoint
+
+    def slow(*args):
+        time.sleep(0.3)
+        return real(*args)
+
+    monkeypatch.setattr(ck, "write_checkpoint", slow)
+    out = tmp_path / "r.h5"
+    with caplog.at_level(logging.WARNING, logger="simcore.checkpoint"):
+        with ck.CheckpointWriter(out, HEADER, mode="async", keep=5) as writer:
+            for sequence in range(5):
+                writer.save(_snapshot([sequence])[0])
+    assert "checkpoint queue full" in caplog.text and "back-pressure" in caplog.text
+    assert writer.written == 5
+    assert [ck.read_checkpoint(p).sequence for p in ck.existing_checkpoints(out)] == [4, 3, 2, 1, 0]
+
+
+def test_sync_writer_writes_before_returning(tmp_path):
+    out = tmp_path / "r.h5"
+    writer = ck.CheckpointWriter(out, HEADER, mode="sync")
+    writer.save(_snapshot([2])[0])
+    assert ck.read_checkpoint(ck.checkpoint_path(out)).counters == {"partitions_done": 1}
+    writer.close()
+
+
+def test_results_path_of_checkpoint_names():
+    assert ck.results_path_of("a/x.h5.ckpt") == ck.results_path_of("a/x.h5.ckpt.3") == ck.Path("a/x.h5")
+    assert ck.results_path_of("a/x.h5") == ck.Path("a/x.h5")
+
+
+def test_every_seconds_trigger():
+    trigger = ck.EverySeconds(0.05)
+    assert not trigger.due()
+    time.sleep(0.06)
+    assert trigger.due()
+    trigger.reset()
+    assert not trigger.due()
+    assert trigger == ck.EverySeconds(0.05) and repr(trigger) == "EverySeconds(0.05)"
