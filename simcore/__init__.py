@@ -3,22 +3,28 @@
 Public API::
 
     simcore.run(model, **params) -> Results     run and write HDF5
+    simcore.resume(path, **settings) -> Results  continue a checkpointed run exactly
     simcore.open_results(path) -> Results        read a results file
+    simcore.read_checkpoint(path) -> Checkpoint  read and verify a checkpoint
     simcore.get_model(name), simcore.BUILTIN     the model registry
 """
 from . import _jit  # noqa: F401  (numba cache directory before numba is imported)
 
 __version__ = "0.1.0"
 
+from .checkpoint import Checkpoint, CheckpointError, CheckpointFileError, read_checkpoint  # noqa: E402
 from .config import ConfigError, RunConfig  # noqa: E402
 from .engine import Interrupted, PartitionFailed, WorkerCrashed  # noqa: E402
 from .models import BUILTIN, get_model  # noqa: E402
 from .results import Results, ResultsFileError, open_results  # noqa: E402
-from .runner import run  # noqa: E402
+from .runner import resume, run  # noqa: E402
 from .stats import Estimate  # noqa: E402
 
 __all__ = [
     "BUILTIN",
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointFileError",
     "ConfigError",
     "Estimate",
     "Interrupted",
@@ -30,5 +36,7 @@ __all__ = [
     "__version__",
     "get_model",
     "open_results",
+    "read_checkpoint",
+    "resume",
     "run",
 ]

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .config import ConfigError, load_toml, parse_assignment, parse_scalar
+from ._h5 import filetype
+from .checkpoint import FILETYPE as CHECKPOINT_FILETYPE, CheckpointError, CheckpointFileError, read_checkpoint
+from .config import COMMON_PARAMS, ConfigError, load_toml, parse_assignment, parse_scalar
 from .engine import Interrupted, PartitionFailed, WorkerCrashed
 from .models import UnknownModelError, builtin_models
 from .results import ResultsFileError, open_results
@@ -32,9 +34,11 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (ConfigError, 2),
     (UnknownModelError, 2),
     (ResultsFileError, 2),
+    (CheckpointFileError, 2),
     (PartitionFailed, 1),
     (WorkerCrashed, 1),
     (SharedMemoryError, 1),
+    (CheckpointError, 1),
     (OSError, 1),
 )
 
@@ -52,7 +56,7 @@ def _fail(message: str, code: int = 2):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argparse tree of ``simcore`` (run, info, models)."""
+    """The argparse tree of ``simcore`` (run, resume, info, models)."""
     parser = _Parser(prog="simcore", description="Monte Carlo and particle simulations on a process pool.")
     parser.add_argument("--version", action="version", version=f"simcore {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -61,14 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("target", metavar="MODEL|CONFIG.toml", help="model name, module:attr, or a TOML config file")
     run.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
                      help="set a parameter (repeatable); values parse as TOML scalars")
-    run.add_argument("--workers", metavar="N", help="worker count (default: all usable cores)")
     run.add_argument("--seed", metavar="S", help="64-bit random seed")
-    run.add_argument("--executor", metavar="KIND", help="process (default), thread or serial")
     run.add_argument("--out", metavar="FILE", help="results file (default: <model>.h5, numbered if taken)")
-    run.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
-    run.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                     type=str.upper, help="console log level (default WARNING)")
+    run.add_argument("--force", action="store_true", help="overwrite --out (and its old checkpoints) if it exists")
+    _add_execution_flags(run)
+
+    resume = commands.add_parser("resume", help="continue a run from its newest complete checkpoint")
+    resume.add_argument("target", metavar="FILE", help="a checkpoint (<out>.ckpt) or the run's results path")
+    resume.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
+                        help="change how the run executes (workers, executor, checkpoint_*); "
+                             "anything that changes results is refused")
+    resume.add_argument("--force", action="store_true", help="overwrite the results path if it exists")
+    _add_execution_flags(resume)
 
     info = commands.add_parser("info", help="summarise a results file")
     info.add_argument("file", help="an HDF5 file written by simcore run")
@@ -76,6 +84,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("models", help="list the models and their parameters")
     return parser
+
+
+def _add_execution_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", metavar="N", help="worker count (default: all usable cores)")
+    parser.add_argument("--executor", metavar="KIND", help="process (default), thread or serial")
+    parser.add_argument("--checkpoint-every", metavar="SECONDS",
+                        help="wall time between checkpoints <out>.ckpt (default 60; 0 disables)")
+    parser.add_argument("--checkpoint-mode", metavar="MODE", help="async (default) or sync")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        type=str.upper, help="console log level (default WARNING)")
+
+
+_FLAGS = ("workers", "seed", "executor", "out", "checkpoint_every", "checkpoint_mode")
+
+
+def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for assignment in args.assignments:
+        name, value = parse_assignment(assignment)
+        values[name] = value
+    for flag in _FLAGS:
+        raw = getattr(args, flag, None)
+        if raw is not None:
+            values[flag] = raw if flag == "out" else parse_scalar(raw)
+    return values
 
 
 def _run_values(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -87,13 +121,7 @@ def _run_values(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         if not isinstance(model, str):
             raise ConfigError(f"config file {target!r} must set model = \"<name>\"")
         target = model
-    for assignment in args.assignments:
-        name, value = parse_assignment(assignment)
-        values[name] = value
-    for flag in ("workers", "seed", "executor", "out"):
-        raw = getattr(args, flag)
-        if raw is not None:
-            values[flag] = raw if flag == "out" else parse_scalar(raw)
+    values.update(_flag_values(args))
     return target, values
 
 
@@ -107,14 +135,37 @@ def _configure_logging(level: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``simcore run``: validate everything, then run and write the results file."""
-    from tqdm import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
     from .runner import execute, prepare
 
     _configure_logging(args.log_level)
     target, values = _run_values(args)
     model, cfg, out = prepare(target, values, force=args.force)
+    path = _with_progress(args, model, cfg, lambda progress: execute(model, cfg, out, force=args.force,
+                                                                     progress=progress))
+    _summarise(args, path)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """``simcore resume``: continue a run from its newest complete checkpoint."""
+    from .runner import continue_run, prepare_resume
+
+    _configure_logging(args.log_level)
+    plan = prepare_resume(args.target, _flag_values(args), force=args.force)
+    if plan.finished:
+        print(f"simcore: the run has already finished; its results are in {plan.out} (nothing to do)")
+        return 0
+    path = _with_progress(args, plan.model, plan.cfg,
+                          lambda progress: continue_run(plan, force=args.force, progress=progress))
+    _summarise(args, path)
+    return 0
+
+
+def _with_progress(args: argparse.Namespace, model, cfg, body) -> Path:
+    """Clean orphans of dead runs, then call ``body(progress)`` under a tqdm bar on stderr."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     removed = remove_orphans()
     if removed:
         log.warning("removed %d shared-memory block(s) left by dead simcore runs", len(removed))
@@ -122,17 +173,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     total = model.work(dict(cfg.params))
     with tqdm(total=total, unit=f" {model.work_unit}", unit_scale=True, file=sys.stderr,
               disable=True if args.quiet else None, leave=False, desc=model.name) as bar, logging_redirect_tqdm():
-        path = execute(model, cfg, out, force=args.force, progress=bar.update)
-    if not args.quiet:
-        with open_results(path) as results:
-            for name in results.names:
-                print(f"{name:>16} = {results.result(name)}")
-        print(f"wrote {path}")
-    return 0
+        return body(bar.update)
+
+
+def _summarise(args: argparse.Namespace, path: Path) -> None:
+    if args.quiet:
+        return
+    with open_results(path) as results:
+        for name in results.names:
+            print(f"{name:>16} = {results.result(name)}")
+    print(f"wrote {path}")
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    """``simcore info``: provenance and each result as mean ± stderr."""
+    """``simcore info``: provenance and each result as mean ± stderr (or a checkpoint's progress)."""
+    if filetype(args.file) == CHECKPOINT_FILETYPE:
+        return _checkpoint_info(args)
     results = open_results(args.file)
     if args.json:
         print(json.dumps(results.to_json_dict(), indent=2))
@@ -152,6 +208,27 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint_info(args: argparse.Namespace) -> int:
+    checkpoint = read_checkpoint(args.file)
+    attrs, counters = checkpoint.attrs, checkpoint.counters
+    if args.json:
+        print(json.dumps({"file": str(checkpoint.path), "filetype": CHECKPOINT_FILETYPE, "model": checkpoint.model,
+                          "sequence": checkpoint.sequence, "status": checkpoint.status, "counters": counters,
+                          "settings": checkpoint.settings, "config": checkpoint.config,
+                          "config_sha256": attrs["config_sha256"]}, indent=2))
+        return 0
+    print(f"file        {checkpoint.path}   (checkpoint {checkpoint.sequence}, verified)")
+    print(f"model       {checkpoint.model}   (simcore {attrs.get('simcore_version')}, {attrs.get('created')})")
+    print(f"status      {checkpoint.status}   " + "   ".join(f"{k} {v}" for k, v in counters.items())
+          + f"   elapsed {float(attrs.get('elapsed_seconds', 0)):.2f} s")
+    print("config")
+    for line in checkpoint.config.strip().splitlines():
+        print(f"    {line}")
+    if checkpoint.status != "finished":
+        print(f"continue with: simcore resume {checkpoint.path}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     """``simcore models``: each model with its parameters, defaults, ranges and results."""
     for model in builtin_models():
@@ -161,11 +238,14 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"    {param.name:<14} default {param.default!r:<12} {param.describe_range()}{units}  {param.doc}")
         print(f"    results: {', '.join(r.name for r in model.results)}")
         print()
-    print("common to all: seed, partitions, workers, executor, out")
+    print("common to all:")
+    for param in COMMON_PARAMS:
+        units = f" [{param.units}]" if param.units else ""
+        print(f"    {param.name:<16} default {param.default!r:<10} {param.describe_range()}{units}  {param.doc}")
     return 0
 
 
-_COMMANDS = {"run": cmd_run, "info": cmd_info, "models": cmd_models}
+_COMMANDS = {"run": cmd_run, "resume": cmd_resume, "info": cmd_info, "models": cmd_models}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -174,7 +254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except Interrupted as exc:
-        log.warning("%s; partial work discarded, shared memory released", exc)
+        if exc.checkpoint is not None:
+            log.warning("%s; checkpoint written: continue with 'simcore resume %s'", exc, exc.checkpoint)
+        else:
+            log.warning("%s; partial work discarded (no checkpoint), shared memory released", exc)
         return exc.exit_code
     except PartitionFailed as exc:
         log.error("worker traceback (%s, partition %d, seed %d):\n%s", exc.model, exc.partition, exc.seed,

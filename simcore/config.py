@@ -17,6 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from .checkpoint import existing_checkpoints
 from .models.base import BatchModel, Param
 from .rng import MAX_SEED
 
@@ -30,8 +31,17 @@ COMMON_PARAMS = (
     Param("workers", int, None, ge=1, le=4096, doc="worker count (default: all usable cores)"),
     Param("executor", str, "process", choices=EXECUTORS, doc="how partitions are executed"),
     Param("out", str, None, doc="results file (default: <model>.h5, numbered if it exists)"),
+    Param("checkpoint_every", float, 60.0, ge=0, units="s",
+          doc="wall time between checkpoints (<out>.ckpt); 0 = no checkpoints"),
+    Param("checkpoint_mode", str, "async", choices=("async", "sync"),
+          doc="async: a background thread writes; sync: the run stops while writing"),
+    Param("checkpoint_keep", int, 2, ge=1, le=100, doc="checkpoint files kept (newest first)"),
 )
 _COMMON_NAMES = tuple(p.name for p in COMMON_PARAMS)
+
+#: Settings that say how a run executes, not what it computes: the only
+#: ones ``simcore resume`` lets a user change.
+RUN_SETTINGS = ("workers", "executor", "checkpoint_every", "checkpoint_mode", "checkpoint_keep")
 
 
 class ConfigError(ValueError):
@@ -120,8 +130,8 @@ class RunConfig:
     """A validated, frozen run configuration.
 
     ``params`` holds the model parameters (declaration order); ``seed`` and
-    ``partitions`` shape the results; ``workers``, ``executor`` and ``out``
-    only say how and where to run.
+    ``partitions`` shape the results; ``out`` and the :data:`RUN_SETTINGS`
+    (workers, executor, checkpointing) only say how and where to run.
     """
 
     model: str
@@ -131,6 +141,9 @@ class RunConfig:
     workers: int
     executor: str
     out: str | None
+    checkpoint_every: float = 60.0
+    checkpoint_mode: str = "async"
+    checkpoint_keep: int = 2
 
     def __hash__(self) -> int:
         return hash(self.to_toml())
@@ -140,6 +153,10 @@ class RunConfig:
         lines = [f"model = {_toml_value(self.model)}", f"seed = {self.seed}", f"partitions = {self.partitions}"]
         lines += [f"{name} = {_toml_value(value)}" for name, value in self.params.items()]
         return "\n".join(lines) + "\n"
+
+    def settings(self) -> dict[str, Any]:
+        """The :data:`RUN_SETTINGS` of this run, by name."""
+        return {name: getattr(self, name) for name in RUN_SETTINGS}
 
     @property
     def sha256(self) -> str:
@@ -222,14 +239,24 @@ def build_config(model: BatchModel, values: Mapping[str, Any], model_ref: str | 
         workers=resolved["workers"],
         executor=resolved["executor"],
         out=out,
+        checkpoint_every=resolved["checkpoint_every"],
+        checkpoint_mode=resolved["checkpoint_mode"],
+        checkpoint_keep=resolved["checkpoint_keep"],
     )
 
 
-def resolve_out_path(cfg: RunConfig, force: bool) -> Path:
-    """The results path: ``cfg.out`` (refused if it exists without ``force``) or a new default.
+def _taken(path: Path) -> bool:
+    """True if ``path`` or a checkpoint of it exists."""
+    return path.exists() or bool(existing_checkpoints(path))
 
-    The default is ``<model>.h5`` in the working directory, or ``<model>-2.h5``,
-    ``<model>-3.h5`` ... when taken, so repeating a command never overwrites.
+
+def resolve_out_path(cfg: RunConfig, force: bool) -> Path:
+    """The results path: ``cfg.out`` (refused if taken without ``force``) or a new default.
+
+    A name is taken when the file or one of its checkpoints (``<out>.ckpt*``)
+    exists.  The default is ``<model>.h5`` in the working directory, or
+    ``<model>-2.h5``, ``<model>-3.h5`` ... when taken, so repeating a command
+    never overwrites anything.
     """
     if cfg.out is not None:
         path = Path(cfg.out)
@@ -237,6 +264,9 @@ def resolve_out_path(cfg: RunConfig, force: bool) -> Path:
             raise ConfigError(f"out {cfg.out!r} is a directory; give a file name")
         if path.exists() and not force:
             raise ConfigError(f"out {cfg.out!r} already exists; use --force to overwrite it or choose another --out")
+        if existing_checkpoints(path) and not force:
+            raise ConfigError(f"out {cfg.out!r} has checkpoints of an unfinished run; continue it with "
+                              f"'simcore resume {cfg.out}', or use --force to start over")
         parent = path.parent if str(path.parent) else Path(".")
         if not parent.is_dir():
             raise ConfigError(f"out {cfg.out!r}: directory {str(parent)!r} does not exist")
@@ -246,7 +276,7 @@ def resolve_out_path(cfg: RunConfig, force: bool) -> Path:
     stem = cfg.model.rsplit(":", 1)[-1].lower() if ":" in cfg.model else cfg.model
     candidate = Path(f"{stem}.h5")
     number = 2
-    while candidate.exists():
+    while _taken(candidate):
         candidate = Path(f"{stem}-{number}.h5")
         number += 1
     return candidate

@@ -3,20 +3,33 @@
 ``run_batch`` loop, as pseudocode::
 
     tallies = arena.create("tallies", (P, K))          # shared, zeroed
+    done = [False] * P; on resume: done, tallies from the checkpoint
     warm kernels in the main process                    # workers then only load
-    start executor (W = min(workers, P))
+    start executor (W = min(workers, P)) and checkpoint writer
+    checkpoint("running")                               # sequence 0 (not on resume)
     while partitions remain or are in flight:
+        if SIGINT/SIGTERM: finish those in flight, checkpoint("interrupted"),
+                           raise Interrupted            # a 2nd signal aborts at once
         keep at most W + 2 partitions submitted         # bounded queue
-        wait for one to finish (0.2 s at most)
+        wait for one to finish (0.2 s at most); done[p] = True
         on failure: stop the executor, raise             # remote traceback kept
-        advance progress; if SIGINT/SIGTERM: stop, raise Interrupted
+        every checkpoint_every seconds: checkpoint("running")
+    checkpoint("finished"); join the writer
     copy tallies out of shared memory; unlink the arena (every exit path)
 
 Partition ``p`` writes only row ``p``; its random numbers depend on (seed,
 p or history index), never on the worker, so the rows -- and the reduction
 over them in partition order -- are bitwise identical for any worker count
-and executor.  The engine knows no physics: it calls the model only through
-its declared entry points.
+and executor, and after a resume that reruns exactly the partitions not done.
+
+Checkpoints: a completed row never changes again, so a batch snapshot is a
+copy of the ``done`` mask plus a reference to the completed rows in shared
+memory, which the writer thread stores without a copy in the main process
+(``async``, the default: workers never stop).  ``sync`` is the classic way
+for comparison: the loop drains the partitions in flight and writes the
+checkpoint itself while the workers wait (a batch boundary, as OpenMC writes
+its statepoints).  The engine knows no physics: it calls the model only
+through its declared entry points.
 """
 from __future__ import annotations
 
@@ -27,11 +40,14 @@ import signal
 import threading
 import time
 import traceback
-from contextlib import contextmanager
+from collections import deque
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from .checkpoint import CheckpointPlan, CheckpointWriter, EverySeconds, Snapshot
 from .config import RunConfig
 from .executors import make_executor
 from .models import get_model
@@ -45,11 +61,15 @@ _EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 class Interrupted(KeyboardInterrupt):
-    """The run was stopped by SIGINT or SIGTERM; ``exit_code`` is 130 or 143."""
+    """The run was stopped by SIGINT or SIGTERM; ``exit_code`` is 130 or 143.
 
-    def __init__(self, signum: int) -> None:
+    ``checkpoint`` is the final checkpoint written on the way out, if any.
+    """
+
+    def __init__(self, signum: int, checkpoint: Path | None = None) -> None:
         super().__init__(f"interrupted by {signal.Signals(signum).name}")
         self.signum = signum
+        self.checkpoint = checkpoint
         self.exit_code = _EXIT_CODES.get(signum, 128 + signum)
 
 
@@ -132,23 +152,38 @@ def run_partition_task(model_ref: str, params: dict, seed: int, partition: int, 
     return partition
 
 
+class BatchStart(NamedTuple):
+    """Where a resumed batch run starts: which partitions are done and their tally rows."""
+
+    done: np.ndarray
+    tallies: np.ndarray
+
+
 class BatchOutcome(NamedTuple):
-    """Raw output of a batch run: the (P, K) tally rows and the wall time."""
+    """Raw output of a batch run: the (P, K) tally rows, wall time and last checkpoint."""
 
     tallies: np.ndarray
     wall_seconds: float
     workers: int
+    checkpoint: Path | None = None
 
 
 def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None,
-              progress: Callable[[int], Any] | None = None) -> BatchOutcome:
-    """Run every partition of ``cfg`` and return the tally rows (see module docstring).
+              progress: Callable[[int], Any] | None = None, checkpoints: CheckpointPlan | None = None,
+              start: BatchStart | None = None) -> BatchOutcome:
+    """Run every partition of ``cfg`` not done in ``start`` and return all tally rows.
+
+    See the module docstring for the loop.  ``checkpoints`` (optional) says
+    where and how often to checkpoint; ``start`` continues from a checkpoint.
 
     Raises
     ------
     PartitionFailed  a partition raised in a worker (remote traceback attached)
     WorkerCrashed    a worker process died
-    Interrupted      SIGINT/SIGTERM arrived; partitions in flight were abandoned
+    CheckpointError  a checkpoint could not be written (older ones are intact)
+    Interrupted      SIGINT/SIGTERM: partitions in flight were finished and,
+                     if checkpointing, a final checkpoint was written; a
+                     second signal abandons them at once
     """
     stop = stop or StopFlag()
     params = dict(cfg.params)
@@ -158,35 +193,117 @@ def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None
     model.warm()
     with SharedArena() as arena:
         tallies = arena.create("tallies", (partitions, model.tally_width(params)), np.float64)
-        with make_executor(cfg.executor, workers, arena.specs) as executor:
-            log.info("%s: %d partitions on %d %s worker(s)", model.name, partitions, executor.workers, executor.kind)
-            _drive(executor, cfg, params, arena.arena_id, model, stop, progress)
+        done = np.zeros(partitions, dtype=bool)
+        if start is not None:
+            done[:] = start.done
+            tallies[done] = start.tallies[done]
+        writer = checkpoints.writer() if checkpoints else None
+        with writer or nullcontext(), make_executor(cfg.executor, workers, arena.specs) as executor:
+            log.info("%s: %d partitions (%d to run) on %d %s worker(s)", model.name, partitions,
+                     partitions - int(done.sum()), executor.workers, executor.kind)
+            loop = _BatchLoop(executor, cfg, model, arena.arena_id, tallies, done, stop, progress,
+                              writer, checkpoints)
+            loop.run(resumed=start is not None)
         result = tallies.copy()
         del tallies
-    return BatchOutcome(result, time.perf_counter() - started, workers)
+    return BatchOutcome(result, time.perf_counter() - started, workers, writer.last_written if writer else None)
 
 
-def _drive(executor, cfg: RunConfig, params: dict, arena_id: str, model: BatchModel,
-           stop: StopFlag, progress) -> None:
-    partitions = cfg.partitions
-    limit = executor.workers + 2
-    next_partition = 0
-    in_flight: dict[cf.Future, int] = {}
-    work = model.work(params)
-    while next_partition < partitions or in_flight:
-        while next_partition < partitions and len(in_flight) < limit and not stop.is_set():
-            future = executor.submit(run_partition_task, cfg.model, params, cfg.seed, next_partition,
-                                     partitions, arena_id)
-            in_flight[future] = next_partition
-            next_partition += 1
-        if stop.is_set():
-            raise Interrupted(stop.signum)
-        done, _ = cf.wait(in_flight, timeout=_POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
+class _BatchLoop:
+    """The submit / collect / checkpoint loop of one batch run (module docstring)."""
+
+    def __init__(self, executor, cfg: RunConfig, model: BatchModel, arena_id: str, tallies: np.ndarray,
+                 done: np.ndarray, stop: StopFlag, progress, writer: CheckpointWriter | None,
+                 plan: CheckpointPlan | None) -> None:
+        self.executor = executor
+        self.cfg = cfg
+        self.params = dict(cfg.params)
+        self.arena_id = arena_id
+        self.tallies = tallies
+        self.done = done
+        self.stop = stop
+        self.progress = progress
+        self.writer = writer
+        self.plan = plan
+        self.trigger = EverySeconds(plan.every) if plan else None
+        self.started = time.perf_counter()
+        self.work = model.work(self.params)
+        self.pending = deque(int(p) for p in np.flatnonzero(~done))
+        self.in_flight: dict[cf.Future, int] = {}
+
+    def run(self, resumed: bool) -> None:
+        if self.progress is not None and self.done.any():
+            self.progress(sum(self._share(int(p)) for p in np.flatnonzero(self.done)))
+        if self.writer is not None and not resumed:
+            self._checkpoint("running")
+        limit = self.executor.workers + 2
+        while self.pending or self.in_flight:
+            if self.stop.is_set():
+                self._interrupt()
+            while self.pending and len(self.in_flight) < limit:
+                partition = self.pending.popleft()
+                future = self.executor.submit(run_partition_task, self.cfg.model, self.params, self.cfg.seed,
+                                              partition, self.cfg.partitions, self.arena_id)
+                self.in_flight[future] = partition
+            self._collect()
+            if self.trigger is not None and self.trigger.due():
+                if self.plan.mode == "sync":
+                    self._drain()
+                self._checkpoint("running")
+        if self.writer is not None:
+            self._checkpoint("finished")
+            self.writer.close()
+            self.writer.raise_if_failed()
+            self.writer.remove_older()
+
+    def _collect(self) -> None:
+        """Wait up to the poll interval for partitions to finish and record them."""
+        if self.writer is not None:
+            self.writer.raise_if_failed()
+        done, _ = cf.wait(self.in_flight, timeout=_POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
         for future in done:
-            partition = in_flight.pop(future)
+            partition = self.in_flight.pop(future)
             _check(future, partition)
-            if progress is not None:
-                progress(work * (partition + 1) // partitions - work * partition // partitions)
+            self.done[partition] = True
+            if self.progress is not None:
+                self.progress(self._share(partition))
+
+    def _drain(self) -> None:
+        while self.in_flight:
+            self._collect()
+
+    def _share(self, partition: int) -> int:
+        partitions = self.cfg.partitions
+        return self.work * (partition + 1) // partitions - self.work * partition // partitions
+
+    def _checkpoint(self, status: str) -> None:
+        done_count = int(self.done.sum())
+        snapshot = Snapshot(
+            status=status,
+            counters={"partitions_done": done_count, "partitions": self.cfg.partitions,
+                      "work_done": sum(self._share(int(p)) for p in np.flatnonzero(self.done))},
+            arrays={"done": self.done.astype(np.uint8)},
+            rows={"tallies": (self.tallies, "done")},
+            elapsed_seconds=self.plan.elapsed_before + time.perf_counter() - self.started,
+        )
+        self.writer.save(snapshot)
+        self.trigger.reset()
+
+    def _interrupt(self) -> None:
+        """First SIGINT/SIGTERM: finish the partitions in flight, write a final checkpoint, raise."""
+        cancelled = [self.in_flight.pop(f) for f in list(self.in_flight) if f.cancel()]
+        self.pending.extendleft(reversed(cancelled))
+        log.warning("%s received: finishing %d partition(s) in flight%s (signal again to abort at once)",
+                    signal.Signals(self.stop.signum).name, len(self.in_flight),
+                    ", then writing a checkpoint" if self.writer else "")
+        self._drain()
+        checkpoint = None
+        if self.writer is not None:
+            self._checkpoint("interrupted")
+            self.writer.close()
+            self.writer.raise_if_failed()
+            checkpoint = self.writer.last_written
+        raise Interrupted(self.stop.signum, checkpoint)
 
 
 def _check(future: cf.Future, partition: int) -> None:
@@ -195,5 +312,5 @@ def _check(future: cf.Future, partition: int) -> None:
     except cf.BrokenExecutor as exc:
         raise WorkerCrashed(
             f"a worker process died while running partition {partition} "
-            "(killed, out of memory or crashed); no results were written"
+            "(killed, out of memory or crashed); results were not written, checkpoints are kept"
         ) from exc

@@ -1,15 +1,23 @@
-"""Run a model end to end: validate, execute, reduce, write HDF5, return Results."""
+"""Run a model end to end: validate, execute, checkpoint, reduce, write HDF5, return Results.
+
+``run`` starts a run; ``resume`` continues one from its newest complete
+checkpoint.  Both validate everything before any process starts or any file
+is written.
+"""
 from __future__ import annotations
 
 import logging
+import tomllib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
-from .config import RunConfig, build_config, resolve_out_path
-from .engine import StopFlag, graceful_signals, run_batch
+from .checkpoint import (Checkpoint, CheckpointFileError, CheckpointPlan, Header, existing_checkpoints,
+                         latest_checkpoint)
+from .config import RUN_SETTINGS, ConfigError, RunConfig, build_config, resolve_out_path
+from .engine import BatchStart, StopFlag, graceful_signals, run_batch
 from .models import get_model
 from .models.base import BatchModel
-from .results import Results, open_results, write_results
+from .results import Results, ResultsFileError, open_results, write_results
 
 log = logging.getLogger(__name__)
 
@@ -24,18 +32,48 @@ def prepare(model: str | BatchModel, values: dict[str, Any], force: bool = False
     return model_obj, cfg, resolve_out_path(cfg, force)
 
 
+def _checkpoint_plan(model: BatchModel, cfg: RunConfig, out: Path, resumed: Checkpoint | None) -> CheckpointPlan | None:
+    if cfg.checkpoint_every <= 0:
+        return None
+    header = Header(model=cfg.model, driver=model.driver, config=cfg.to_toml(), config_sha256=cfg.sha256,
+                    settings=cfg.settings())
+    return CheckpointPlan(out, header, cfg.checkpoint_every, cfg.checkpoint_mode, cfg.checkpoint_keep,
+                          first_sequence=resumed.sequence + 1 if resumed else 0,
+                          elapsed_before=float(resumed.attrs["elapsed_seconds"]) if resumed else 0.0)
+
+
 def execute(model: BatchModel, cfg: RunConfig, out: Path, *, force: bool = False,
-            progress: Callable[[int], Any] | None = None) -> Path:
-    """Run a prepared config and write its results file; return the path written."""
+            progress: Callable[[int], Any] | None = None, resumed: Checkpoint | None = None) -> Path:
+    """Run a prepared config (from scratch, or from ``resumed``) and write its results file."""
+    if force and resumed is None:
+        for stale in existing_checkpoints(out):
+            stale.unlink()
+    start = _batch_start(model, cfg, resumed) if resumed else None
     stop = StopFlag()
     with graceful_signals(stop):
-        outcome = run_batch(model, cfg, stop=stop, progress=progress)
-    reduction = model.reduce(dict(cfg.params), outcome.tallies)
-    declared = {r.name: (r.units, r.doc) for r in model.results}
-    path = write_results(out, cfg, reduction, outcome.tallies, model_results=declared,
-                         wall_seconds=outcome.wall_seconds, workers=outcome.workers, force=force)
+        outcome = run_batch(model, cfg, stop=stop, progress=progress, start=start,
+                            checkpoints=_checkpoint_plan(model, cfg, out, resumed))
+    path = _write(model, cfg, out, outcome.tallies, outcome.wall_seconds, outcome.workers, force)
     log.info("wrote %s in %.2f s", path, outcome.wall_seconds)
     return path
+
+
+def _write(model: BatchModel, cfg: RunConfig, out: Path, tallies, wall_seconds: float, workers: int,
+           force: bool) -> Path:
+    reduction = model.reduce(dict(cfg.params), tallies)
+    declared = {r.name: (r.units, r.doc) for r in model.results}
+    return write_results(out, cfg, reduction, tallies, model_results=declared,
+                         wall_seconds=wall_seconds, workers=workers, force=force)
+
+
+def _batch_start(model: BatchModel, cfg: RunConfig, checkpoint: Checkpoint) -> BatchStart:
+    done = checkpoint.arrays.get("done")
+    tallies = checkpoint.arrays.get("tallies")
+    expected = (cfg.partitions, model.tally_width(dict(cfg.params)))
+    if done is None or tallies is None or done.shape != expected[:1] or tallies.shape != expected:
+        raise CheckpointFileError(f"{str(checkpoint.path)!r}: its state does not fit the config "
+                                  f"(expected tallies of shape {expected})")
+    return BatchStart(done.astype(bool), tallies)
 
 
 def run(model: str | BatchModel, *, force: bool = False, **values: Any) -> Results:
@@ -45,9 +83,10 @@ def run(model: str | BatchModel, *, force: bool = False, **values: Any) -> Resul
     ----------
     model : a built-in model name (``"pi"``, ``"transport"``), ``"module:attr"``,
         or a model object.
-    force : overwrite ``out`` if it exists.
+    force : overwrite ``out`` (and drop its old checkpoints) if it exists.
     **values : model parameters and the common ones (seed, partitions,
-        workers, executor, out), validated exactly like ``--set``.
+        workers, executor, out, checkpoint_every [s], checkpoint_mode,
+        checkpoint_keep), validated exactly like ``--set``.
 
     Returns
     -------
@@ -62,3 +101,94 @@ def run(model: str | BatchModel, *, force: bool = False, **values: Any) -> Resul
     """
     model_obj, cfg, out = prepare(model, values, force)
     return open_results(execute(model_obj, cfg, out, force=force))
+
+
+class ResumePlan(NamedTuple):
+    """What ``resume`` will do: continue ``checkpoint``, or nothing if the run had finished."""
+
+    model: BatchModel | None
+    cfg: RunConfig | None
+    out: Path
+    checkpoint: Checkpoint | None
+
+    @property
+    def finished(self) -> bool:
+        """True when the results file exists: there is nothing left to run."""
+        return self.checkpoint is None
+
+
+def prepare_resume(target: str | Path, overrides: dict[str, Any], force: bool = False) -> ResumePlan:
+    """Find the checkpoint to continue for ``target`` and validate ``overrides`` against it.
+
+    ``target`` is a checkpoint file or the results path of the run.  Only the
+    :data:`~simcore.config.RUN_SETTINGS` may change; anything else that would
+    change the results raises ConfigError naming the parameter.
+    """
+    target = Path(target)
+    if _is_results_file(target):
+        return ResumePlan(None, None, target, None)
+    checkpoint = latest_checkpoint(target)
+    out = checkpoint.results_path
+    if out.exists() and _is_results_file(out) and not force:
+        return ResumePlan(None, None, out, None)
+    model = get_model(checkpoint.model)
+    saved = tomllib.loads(checkpoint.config)
+    saved.pop("model", None)
+    settings = {k: v for k, v in checkpoint.settings.items() if k in RUN_SETTINGS}
+    cfg = build_config(model, {**saved, **settings, **overrides}, model_ref=checkpoint.model)
+    if cfg.out is not None:
+        raise ConfigError(f"out cannot be set on resume: results go to {str(out)!r}, next to the checkpoint")
+    _refuse_changes(checkpoint, cfg)
+    if out.exists() and not force:
+        raise ConfigError(f"{str(out)!r} exists but is not this run's results; move it or use --force")
+    return ResumePlan(model, cfg, out, checkpoint)
+
+
+def _refuse_changes(checkpoint: Checkpoint, cfg: RunConfig) -> None:
+    if cfg.sha256 == checkpoint.attrs["config_sha256"]:
+        return
+    before, after = tomllib.loads(checkpoint.config), tomllib.loads(cfg.to_toml())
+    changed = [name for name in after if before.get(name) != after[name]]
+    allowed = ", ".join(RUN_SETTINGS)
+    if changed:
+        name = changed[0]
+        raise ConfigError(f"{name} cannot change on resume ({before.get(name)!r} in the checkpoint, "
+                          f"{after[name]!r} asked): results would no longer be exact; only {allowed} may change")
+    raise ConfigError(f"{checkpoint.model}'s parameters changed since {str(checkpoint.path)!r} was written; "
+                      "it cannot be continued exactly")
+
+
+def continue_run(plan: ResumePlan, *, force: bool = False, progress: Callable[[int], Any] | None = None) -> Path:
+    """Carry out a :class:`ResumePlan`; return the results path."""
+    if plan.finished:
+        return plan.out
+    checkpoint = plan.checkpoint
+    log.info("resuming %s from %s (checkpoint %d, %s, %s partitions done)", plan.cfg.model, checkpoint.path,
+             checkpoint.sequence, checkpoint.status, checkpoint.counters.get("partitions_done"))
+    if checkpoint.status == "finished":
+        start = _batch_start(plan.model, plan.cfg, checkpoint)
+        log.warning("%s: the run had finished; writing its results from the final checkpoint", checkpoint.path)
+        return _write(plan.model, plan.cfg, plan.out, start.tallies, float(checkpoint.attrs["elapsed_seconds"]),
+                      plan.cfg.workers, force)
+    return execute(plan.model, plan.cfg, plan.out, force=force, progress=progress, resumed=checkpoint)
+
+
+def resume(path: str | Path, *, force: bool = False, **overrides: Any) -> Results:
+    """Continue the run of checkpoint (or results path) ``path`` and return its results.
+
+    ``overrides`` may change only workers, executor and the checkpoint
+    settings; the results are bitwise those of an uninterrupted run.  A run
+    that had already finished is not run again: its results are returned.
+    """
+    plan = prepare_resume(path, overrides, force)
+    return open_results(continue_run(plan, force=force))
+
+
+def _is_results_file(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        open_results(path)
+    except ResultsFileError:
+        return False
+    return True

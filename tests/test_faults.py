@@ -1,7 +1,5 @@
 """Failures and interruptions: no leaked shared memory or processes, clear messages, no hangs."""
 import os
-import signal
-import time
 
 import pytest
 
@@ -40,36 +38,6 @@ def test_worker_exception_through_the_python_api(tmp_path):
     assert info.value.partition == faulty.FAILING_PARTITION
     assert "deliberate failure" in info.value.remote_traceback
     assert segments_of(os.getpid()) == []
-
-
-def _wait_for_workers(cli, proc, count, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if len(cli.live_processes(wait=0)) >= count:
-            return
-        if proc.poll() is not None:
-            pytest.fail(f"run ended early: {proc.communicate()}")
-        time.sleep(0.05)
-    pytest.fail("workers did not start")
-
-
-@pytest.mark.parametrize("signum, code, group", [
-    (signal.SIGINT, 130, True),     # Ctrl-C: the whole process group
-    (signal.SIGINT, 130, False),    # kill -INT <main pid>
-    (signal.SIGTERM, 143, False),   # kill <main pid>, as a batch scheduler does
-])
-def test_interrupt_exits_cleanly(cli, signum, code, group):
-    proc = cli.start("run", "pi", "--set", "samples=200_000_000_000", "--workers", "2", "--out", "p.h5")
-    # main + forkserver + resource tracker + 2 workers carry the marker once the pool is up
-    _wait_for_workers(cli, proc, count=5)
-    time.sleep(0.3)
-    (os.killpg if group else os.kill)(proc.pid, signum)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == code, stderr
-    assert "Traceback" not in stderr and "resource_tracker" not in stderr
-    assert cli.live_processes() == []
-    assert segments_of(proc.pid) == []
-    assert not (cli.cwd / "p.h5").exists()
 
 
 def test_orphans_of_dead_owners_are_removed_and_live_ones_kept(cli):

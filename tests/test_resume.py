@@ -1,0 +1,237 @@
+"""Kill, interrupt and resume through the CLI: exact results, valid checkpoints, nothing left behind.
+
+The reference is an uninterrupted run with the same seed and partitions;
+``/results`` (and ``/series``, ``/tallies``) of the resumed run must be
+byte-identical to it.
+"""
+import os
+import random
+import signal
+import time
+
+import h5py
+import pytest
+
+import simcore
+from simcore import checkpoint as ck
+
+from .conftest import results_snapshot, segments_of
+
+#: ~3 s of work on 2 cores: long enough for kills to land mid-run.
+RUN = ("transport", "--set", "histories=8e7", "--set", "partitions=40", "--seed", "11", "--workers", "2")
+#: A run that a signal always catches in the middle (partitions of ~0.1 s).
+LONG = ("pi", "--set", "samples=2e11", "--set", "partitions=2000", "--workers", "2")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    from .conftest import CliRun
+
+    cli = CliRun(tmp_path_factory.mktemp("reference"))
+    done = cli("run", *RUN, "--checkpoint-every", "0", "--out", "ref.h5", "--quiet")
+    assert done.returncode == 0, done.stderr
+    return results_snapshot(cli.cwd / "ref.h5")
+
+
+def _checkpoint_files(directory):
+    return sorted(p for p in directory.iterdir() if ".ckpt" in p.name and not p.name.endswith(".tmp"))
+
+
+def _kill_and_resume(cli, reference, kill_after):
+    proc = cli.start("run", *RUN, "--checkpoint-every", "0.25", "--out", "k.h5", "--quiet")
+    time.sleep(kill_after)
+    proc.kill()  # SIGKILL to the main process only: no handler, no finally
+    proc.communicate()
+    assert cli.live_processes() == [], "workers outlived their killed main process"
+    for path in _checkpoint_files(cli.cwd):
+        checkpoint = ck.read_checkpoint(path)  # opens with h5py and passes every checksum
+        with h5py.File(path, "r") as handle:
+            assert handle.attrs["filetype"] == "simcore-checkpoint"
+        assert checkpoint.status in ("running", "finished")
+    if _checkpoint_files(cli.cwd):
+        done = cli("resume", "k.h5", "--quiet")
+    else:  # killed before the first checkpoint: nothing to resume, run again
+        done = cli("run", *RUN, "--out", "k.h5", "--quiet", "--force")
+    assert done.returncode == 0, done.stderr
+    assert results_snapshot(cli.cwd / "k.h5") == reference, f"killed after {kill_after:.2f} s"
+    assert cli.live_processes() == []
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.6, 0.9])
+def test_sigkill_then_resume_is_bitwise_exact(cli, reference, fraction):
+    kill_after = 1.0 + fraction * 3.0 * random.uniform(0.8, 1.2)
+    _kill_and_resume(cli, reference, kill_after)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trial", range(24))
+def test_sigkill_at_random_moments_then_resume_is_bitwise_exact(cli, reference, trial):
+    _kill_and_resume(cli, reference, random.uniform(0.3, 5.0))
+
+
+def _wait_for_checkpoint(cli, proc, path, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"run ended early: {proc.communicate()}")
+        if time.monotonic() > deadline:
+            pytest.fail("no checkpoint appeared")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signum, code, group", [
+    (signal.SIGINT, 130, True),     # Ctrl-C: the whole process group
+    (signal.SIGINT, 130, False),    # kill -INT <main pid>
+    (signal.SIGTERM, 143, False),   # kill <main pid>, as a batch scheduler does
+])
+def test_interrupt_writes_a_final_checkpoint_and_cleans_up(cli, signum, code, group):
+    proc = cli.start("run", *LONG, "--checkpoint-every", "1", "--out", "p.h5")
+    _wait_for_checkpoint(cli, proc, cli.cwd / "p.h5.ckpt")
+    time.sleep(0.5)
+    (os.killpg if group else os.kill)(proc.pid, signum)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr and "resource_tracker" not in stderr
+    assert "simcore resume p.h5.ckpt" in stderr
+    assert cli.live_processes() == []
+    assert segments_of(proc.pid) == []
+    assert not (cli.cwd / "p.h5").exists()
+    final = ck.read_checkpoint(cli.cwd / "p.h5.ckpt")
+    assert final.status == "interrupted"
+    assert 0 < final.counters["partitions_done"] < 2000
+
+
+def test_second_signal_aborts_at_once_and_still_unlinks(cli):
+    proc = cli.start("run", "pi", "--set", "samples=2e11", "--set", "partitions=20", "--workers", "2",
+                     "--checkpoint-every", "60", "--out", "p.h5")
+    _wait_for_checkpoint(cli, proc, cli.cwd / "p.h5.ckpt")
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGINT)  # would wait for partitions of ~10 s each
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert cli.live_processes() == []
+    assert segments_of(proc.pid) == []
+    assert ck.read_checkpoint(cli.cwd / "p.h5.ckpt").status == "running"  # the one from the start
+
+
+def test_interrupted_run_resumes_exactly_on_another_executor(cli, reference):
+    proc = cli.start("run", *RUN, "--checkpoint-every", "0.3", "--out", "i.h5", "--quiet")
+    _wait_for_checkpoint(cli, proc, cli.cwd / "i.h5.ckpt.1")
+    os.kill(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode in (0, 130)
+    result = simcore.resume(cli.cwd / "i.h5.ckpt", executor="thread", workers=1)
+    assert results_snapshot(result.path) == reference
+
+
+def _interrupted_checkpoint(cli):
+    proc = cli.start("run", *LONG, "--checkpoint-every", "60", "--out", "p.h5", "--quiet")
+    _wait_for_checkpoint(cli, proc, cli.cwd / "p.h5.ckpt")
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    return cli.cwd / "p.h5.ckpt"
+
+
+def _refused(done, *needles):
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("simcore: error: "), done.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_resume_refuses_a_file_that_is_not_a_checkpoint(cli):
+    (cli.cwd / "notes.txt").write_text("hello\n")
+    _refused(cli("resume", "notes.txt"), "notes.txt", "truncated or corrupt")
+    with h5py.File(cli.cwd / "other.h5", "w") as handle:
+        handle.attrs["filetype"] = "something-else"
+    _refused(cli("resume", "other.h5"), "is not a simcore checkpoint")
+    _refused(cli("resume", "missing.h5"), "has no checkpoints")
+
+
+def test_resume_refuses_truncated_and_corrupt_checkpoints(cli):
+    path = _interrupted_checkpoint(cli)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    _refused(cli("resume", "p.h5.ckpt"), "truncated or corrupt")
+    path.write_bytes(data)
+    with h5py.File(path, "r+") as handle:
+        handle["state/done"][0] ^= 1
+    _refused(cli("resume", "p.h5.ckpt"), "checksum")
+    assert not (cli.cwd / "p.h5").exists()
+
+
+@pytest.mark.parametrize("change, name", [
+    (("--set", "samples=3e11"), "samples"),
+    (("--set", "partitions=1000"), "partitions"),
+    (("--set", "seed=2"), "seed"),
+])
+def test_resume_refuses_changes_that_break_exactness(cli, change, name):
+    path = _interrupted_checkpoint(cli)
+    before = path.read_bytes()
+    done = cli("resume", "p.h5.ckpt", *change)
+    _refused(done, f"{name} cannot change on resume")
+    assert path.read_bytes() == before and not (cli.cwd / "p.h5").exists()
+
+
+def test_resume_of_a_finished_run_does_no_work(cli):
+    done = cli("run", "transport", "--set", "histories=20000", "--out", "t.h5", "--quiet")
+    assert done.returncode == 0
+    assert [p.name for p in _checkpoint_files(cli.cwd)] == ["t.h5.ckpt"]
+    before = (cli.cwd / "t.h5").read_bytes()
+    for target in ("t.h5", "t.h5.ckpt"):
+        again = cli("resume", target)
+        assert again.returncode == 0, again.stderr
+        assert "already finished" in again.stdout and "t.h5" in again.stdout
+    assert (cli.cwd / "t.h5").read_bytes() == before
+    assert ck.read_checkpoint(cli.cwd / "t.h5.ckpt").status == "finished"
+
+
+def test_results_lost_after_finishing_are_rebuilt_from_the_final_checkpoint(cli):
+    assert cli("run", *RUN[:3], "--out", "t.h5", "--quiet").returncode == 0
+    expected = results_snapshot(cli.cwd / "t.h5")
+    (cli.cwd / "t.h5").unlink()
+    done = cli("resume", "t.h5.ckpt", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert results_snapshot(cli.cwd / "t.h5") == expected
+
+
+def test_a_new_run_never_overwrites_checkpoints_of_an_unfinished_one(cli):
+    _interrupted_checkpoint(cli)
+    _refused(cli("run", *LONG, "--out", "p.h5"), "has checkpoints of an unfinished run", "simcore resume p.h5")
+
+
+def test_disk_full_during_the_run_exits_1_and_keeps_the_last_checkpoint(cli):
+    proc = cli.start("run", *LONG, "--checkpoint-every", "0.2", "--out", "p.h5")
+    _wait_for_checkpoint(cli, proc, cli.cwd / "p.h5.ckpt")
+    tmp = cli.cwd / "p.h5.ckpt.tmp"
+    while True:  # the next write of the temporary file fails with ENOSPC
+        try:
+            tmp.symlink_to("/dev/full")
+            break
+        except FileExistsError:
+            time.sleep(0.01)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("simcore: error: cannot write checkpoint") and "No space left on device" in last
+    assert "is intact" in last and "Traceback" not in stderr
+    assert not tmp.is_symlink() and not (cli.cwd / "p.h5").exists()
+    for path in _checkpoint_files(cli.cwd):
+        assert ck.read_checkpoint(path).status == "running"
+    assert cli.live_processes() == []
+    assert segments_of(proc.pid) == []
+
+
+def test_info_shows_a_checkpoints_progress_and_how_to_continue(cli):
+    path = _interrupted_checkpoint(cli)
+    shown = cli("info", path.name)
+    assert shown.returncode == 0, shown.stderr
+    assert "status      interrupted" in shown.stdout and "simcore resume p.h5.ckpt" in shown.stdout
+    done = ck.read_checkpoint(path).counters["partitions_done"]
+    assert f"partitions_done {done} " in shown.stdout
