@@ -92,12 +92,13 @@ def _add_execution_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-every", metavar="SECONDS",
                         help="wall time between checkpoints <out>.ckpt (default 60; 0 disables)")
     parser.add_argument("--checkpoint-mode", metavar="MODE", help="async (default) or sync")
+    parser.add_argument("--checkpoint-keep", metavar="K", help="checkpoints kept, newest first (default 2)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         type=str.upper, help="console log level (default WARNING)")
 
 
-_FLAGS = ("workers", "seed", "executor", "out", "checkpoint_every", "checkpoint_mode")
+_FLAGS = ("workers", "seed", "executor", "out", "checkpoint_every", "checkpoint_mode", "checkpoint_keep")
 
 
 def _flag_values(args: argparse.Namespace) -> dict[str, Any]:

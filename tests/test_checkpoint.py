@@ -3,6 +3,7 @@ import hashlib
 import logging
 import os
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -108,6 +109,18 @@ def test_disk_full_keeps_the_previous_checkpoint(tmp_path):
     assert not tmp.exists() and not tmp.is_symlink()
     assert ck.read_checkpoint(ck.checkpoint_path(out)).sequence == 1
     assert ck.existing_checkpoints(out) == [ck.checkpoint_path(out)]
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs sysfs")
+def test_unwritable_location_keeps_the_previous_checkpoint(tmp_path):
+    out = tmp_path / "r.h5"
+    ck.write_checkpoint(out, 2, HEADER, 1, _snapshot([0])[0])
+    # sysfs refuses to create files, even for root: the temporary file cannot be created,
+    # as in a read-only directory
+    (tmp_path / "r.h5.ckpt.tmp").symlink_to("/sys/kernel/simcore-test.tmp")
+    with pytest.raises(ck.CheckpointError, match="cannot write checkpoint .*: Permission denied; the previous"):
+        ck.write_checkpoint(out, 2, HEADER, 2, _snapshot([0, 1])[0])
+    assert ck.read_checkpoint(ck.checkpoint_path(out)).sequence == 1
 
 
 def test_async_writer_reports_a_failure_to_the_caller(tmp_path):
