@@ -1,7 +1,10 @@
-"""Small helpers shared by the HDF5 readers (results and checkpoints)."""
+"""Small helpers shared by the HDF5 readers and writers (results, checkpoints, row segments)."""
 from __future__ import annotations
 
-from typing import Any
+import os
+import zlib
+from pathlib import Path
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -31,3 +34,28 @@ def filetype(path) -> str | None:
     except (OSError, ValueError):
         return None
     return None if value is None else str(plain(value))
+
+
+def crc32_of(chunks: Iterable[np.ndarray]) -> int:
+    """CRC-32 of the bytes of ``chunks`` taken in order (zlib's polynomial)."""
+    crc = 0
+    for chunk in chunks:
+        crc = zlib.crc32(np.ascontiguousarray(chunk).view(np.uint8), crc)
+    return crc
+
+
+def fsync_path(path: Path, directory: bool = False) -> None:
+    """Flush a file (or a directory's entries) to the disk."""
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def discard(path: Path) -> None:
+    """Remove ``path`` if it exists, ignoring a failing disk (best-effort cleanup)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # pragma: no cover - nothing more can be done on a failing disk
+        pass

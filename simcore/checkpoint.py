@@ -14,14 +14,19 @@ Layout::
                    interrupted | finished), created, elapsed_seconds,
                    settings_* (workers, executor, checkpoint cadence),
                    counter_* (e.g. partitions_done), complete (written last)
-    /state/<name>  state arrays; attr crc32 over the bytes stored.  An array
-                   saved "by rows" stores only the rows its mask selects
-                   (attr rows_mask); the others read back as zeros.
+    /state/<name>  state arrays, written whole each time; attr crc32
+    /rows/<name>   an append-only array (completed batch tally rows): attrs
+                   shape, dtype, mask (the /state array selecting its rows);
+                   datasets segments (file names) and crc32 (one per segment)
+                   list the row segments holding it (``segments.py``): each
+                   row is written once, in the first checkpoint that has it
 
 Files: ``<out>.ckpt`` is the newest, ``<out>.ckpt.1`` ... ``<out>.ckpt.<K-1>``
-the older ones.  A write goes to ``<out>.ckpt.tmp``, is closed, fsynced,
-rotated in with ``os.replace`` and the directory is fsynced, so at every
-instant each ``.ckpt*`` file is a complete checkpoint (PITFALLS section 5).
+the older ones, ``<out>.ckpt.seg-*`` the row segments they list.  A write
+puts new segments in place first, then the checkpoint goes to
+``<out>.ckpt.tmp``, is closed, fsynced, rotated in with ``os.replace`` and the
+directory is fsynced, so at every instant each checkpoint file on disk is
+complete, and so is every segment it lists (PITFALLS section 5).
 
 Threading: the engine hands :class:`Snapshot` objects to a
 :class:`CheckpointWriter`.  In ``async`` mode a background thread writes them
@@ -40,14 +45,19 @@ import os
 import queue
 import threading
 import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from ._h5 import first_line, plain
+from ._h5 import crc32_of, discard, first_line, fsync_path, plain
+from .segments import (RowLedger, SegmentError, SegmentRef, existing_segments, load_segment, read_rows,
+                       remove_unlisted, segment_path, write_segment)
+
+__all__ = ["CheckpointError", "CheckpointFileError", "Checkpoint", "CheckpointPlan", "CheckpointWriter", "EverySeconds",
+           "Header", "RowLedger", "Snapshot", "WriterStats", "checkpoint_files", "checkpoint_path", "existing_checkpoints",
+           "existing_segments", "latest_checkpoint", "load_segment", "read_checkpoint", "results_path_of", "write_checkpoint"]
 
 FILETYPE = "simcore-checkpoint"
 FORMAT_VERSION = "1.0"
@@ -125,10 +135,11 @@ class Snapshot:
     """The state of a run at a consistent point, ready to be written.
 
     ``arrays`` are written whole and must not change afterwards (copies of
-    live state).  ``rows`` maps a name to ``(array, mask_name)``: only the
-    rows where ``arrays[mask_name]`` is true are written, and those rows must
-    not change until the writer is closed (completed batch rows in shared
-    memory: they are final, so they are written without a copy).
+    live state).  ``rows`` maps a name to ``(array, mask_name)``: an
+    append-only array whose rows where ``arrays[mask_name]`` is true are
+    final (completed batch rows in shared memory, written without a copy);
+    each such row is written once, to a segment (module docstring), and the
+    mask may only grow from one snapshot to the next.
     """
 
     status: str
@@ -156,6 +167,8 @@ class Checkpoint:
     path: Path
     attrs: dict[str, Any]
     arrays: dict[str, np.ndarray]
+    #: append-only arrays: name -> (name of their mask in ``arrays``, the segments listed)
+    segments: dict[str, tuple[str, list[SegmentRef]]] = field(default_factory=dict)
 
     @property
     def sequence(self) -> int:
@@ -192,22 +205,17 @@ class Checkpoint:
         """The results file this checkpoint belongs to."""
         return results_path_of(self.path)
 
-
-def _crc32(chunks) -> int:
-    crc = 0
-    for chunk in chunks:
-        crc = zlib.crc32(np.ascontiguousarray(chunk).view(np.uint8), crc)
-    return crc
-
-
-def _row_runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Half-open index ranges [a, b) of consecutive true entries of ``mask``."""
-    flags = np.concatenate(([0], mask.astype(np.int8), [0]))
-    edges = np.flatnonzero(np.diff(flags))
-    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+    def ledger(self) -> RowLedger:
+        """The row segments this checkpoint lists, for a writer that continues from it."""
+        ledger = RowLedger()
+        for name, (mask_name, refs) in self.segments.items():
+            ledger.segments[name] = list(refs)
+            ledger.stored[name] = self.arrays[mask_name].astype(bool)
+        return ledger
 
 
-def _write_file(path: Path, header: Header, sequence: int, snapshot: Snapshot) -> None:
+def _write_file(path: Path, header: Header, sequence: int, snapshot: Snapshot,
+                listings: Mapping[str, list[SegmentRef]]) -> None:
     import h5py
 
     from . import __version__
@@ -233,58 +241,95 @@ def _write_file(path: Path, header: Header, sequence: int, snapshot: Snapshot) -
         state = handle.create_group("state")
         for name, array in snapshot.arrays.items():
             dataset = state.create_dataset(name, data=array)
-            dataset.attrs["crc32"] = _crc32([array])
+            dataset.attrs["crc32"] = crc32_of([array])
+        rows = handle.create_group("rows")
         for name, (array, mask_name) in snapshot.rows.items():
-            runs = _row_runs(snapshot.arrays[mask_name])
-            row_bytes = max(1, array[0].nbytes if len(array) else 1)
-            chunk_rows = int(min(len(array), max(1, (1 << 20) // row_bytes)))
-            dataset = state.create_dataset(name, shape=array.shape, dtype=array.dtype, fillvalue=0,
-                                           chunks=(chunk_rows,) + array.shape[1:])
-            for a, b in runs:
-                dataset[a:b] = array[a:b]
-            dataset.attrs["rows_mask"] = mask_name
-            dataset.attrs["crc32"] = _crc32(array[a:b] for a, b in runs)
+            group = rows.create_group(name)
+            group.attrs["shape"] = np.asarray(array.shape, dtype=np.int64)
+            group.attrs["dtype"] = array.dtype.str
+            group.attrs["mask"] = mask_name
+            group.create_dataset("segments", data=[ref.file for ref in listings[name]],
+                                 dtype=h5py.string_dtype())
+            group.create_dataset("crc32", data=np.asarray([ref.crc32 for ref in listings[name]], dtype=np.uint32))
         attrs["complete"] = True
 
 
-def _fsync_path(path: Path, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_checkpoint(out: Path, keep: int, header: Header, sequence: int, snapshot: Snapshot) -> Path:
+def write_checkpoint(out: Path, keep: int, header: Header, sequence: int, snapshot: Snapshot,
+                     ledger: RowLedger | None = None) -> Path:
     """Write ``snapshot`` as the newest checkpoint of ``out`` atomically and durably; keep ``keep`` files.
 
-    Raises CheckpointError (the older checkpoints are untouched) if anything fails.
+    ``ledger`` says which append-only rows are on disk already (it is updated
+    once the checkpoint is in place); without one, every selected row is
+    written.  Raises CheckpointError (the older checkpoints and their
+    segments untouched) if anything fails.
     """
+    out = Path(out)
+    ledger = ledger if ledger is not None else RowLedger()
     newest = checkpoint_path(out)
     tmp = newest.with_name(newest.name + ".tmp")
+    new_segments: dict[str, tuple[np.ndarray, SegmentRef | None]] = {}
     try:
-        _write_file(tmp, header, sequence, snapshot)
-        _fsync_path(tmp)
+        for name, (array, mask_name) in snapshot.rows.items():
+            mask = snapshot.arrays[mask_name].astype(bool)
+            index = ledger.rows_to_write(name, mask)
+            ref = write_segment(segment_path(out, name, sequence), name, sequence, index, array) if len(index) else None
+            new_segments[name] = (mask, ref)
+        listings = {name: ledger.listing(name, ref) for name, (_, ref) in new_segments.items()}
+        _write_file(tmp, header, sequence, snapshot, listings)
+        fsync_path(tmp)
         for index in range(keep - 1, 0, -1):
             older = checkpoint_path(out, index - 1)
             if older.exists():
                 os.replace(older, checkpoint_path(out, index))
         os.replace(tmp, newest)
-        _fsync_path(newest.parent, directory=True)
+        fsync_path(newest.parent, directory=True)
     except OSError as exc:
-        _discard(tmp)
+        discard(tmp)
+        for _, ref in new_segments.values():
+            if ref is not None:
+                discard(out.with_name(ref.file))
         reason = os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]
         previous = next((str(p) for p in existing_checkpoints(out)), None)
         kept = f"; the previous checkpoint {previous} is intact" if previous else ""
         raise CheckpointError(exc.errno or errno.EIO, f"cannot write checkpoint {newest}: {reason}{kept}") from exc
+    for name, (mask, ref) in new_segments.items():
+        ledger.record(name, mask, ref)
+    _remove_unlisted_segments(out)
     return newest
 
 
-def _discard(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError:  # pragma: no cover - nothing more can be done on a failing disk
-        pass
+def _listed_segments(path: Path) -> set[str]:
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        return {plain(name) for group in handle.get("rows", {}).values() for name in group["segments"][()]}
+
+
+def _remove_unlisted_segments(out: Path) -> None:
+    """Delete segments no checkpoint on disk lists (left by a kill, or by checkpoints rotated out)."""
+    listed: set[str] = set()
+    for path in existing_checkpoints(out):
+        try:
+            listed |= _listed_segments(path)
+        except (OSError, KeyError, ValueError):
+            return  # an unreadable checkpoint: keep every segment rather than guess
+    remove_unlisted(out, listed)
+
+
+def checkpoint_files(out: str | os.PathLike) -> list[Path]:
+    """Every checkpoint and row segment of results file ``out`` on disk."""
+    return existing_checkpoints(out) + existing_segments(Path(out))
+
+
+@dataclass
+class WriterStats:
+    """What checkpointing cost a run (seconds of wall or CPU time, bytes)."""
+
+    written: int = 0              #: checkpoints written
+    bytes_written: int = 0        #: checkpoint files plus new row segments
+    write_seconds: float = 0.0    #: wall time inside the writes
+    cpu_seconds: float = 0.0      #: CPU time of the writing thread inside the writes
+    loop_seconds: float = 0.0     #: wall time the run's loop spent on checkpoints (save, close; sync: the drain)
 
 
 @dataclass(frozen=True)
@@ -298,11 +343,13 @@ class CheckpointPlan:
     keep: int = 2
     first_sequence: int = 0
     elapsed_before: float = 0.0
+    resumed: Checkpoint | None = None
 
     def writer(self) -> "CheckpointWriter":
-        """A started writer for this plan."""
+        """A started writer for this plan (continuing the row segments of ``resumed``)."""
         return CheckpointWriter(self.out, self.header, keep=self.keep, mode=self.mode,
-                                first_sequence=self.first_sequence)
+                                first_sequence=self.first_sequence,
+                                ledger=self.resumed.ledger() if self.resumed else None)
 
 
 class CheckpointWriter:
@@ -315,7 +362,7 @@ class CheckpointWriter:
     """
 
     def __init__(self, out: Path, header: Header, *, keep: int = 2, mode: str = "async",
-                 first_sequence: int = 0) -> None:
+                 first_sequence: int = 0, ledger: RowLedger | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"checkpoint mode must be one of {MODES} (got {mode!r})")
         self.out = Path(out)
@@ -323,10 +370,10 @@ class CheckpointWriter:
         self.keep = keep
         self.mode = mode
         self.last_written: Path | None = None
-        self.written = 0
-        self.write_seconds = 0.0
+        self.stats = WriterStats()
         self._sequence = first_sequence
-        self._error: CheckpointError | None = None
+        self._ledger = ledger if ledger is not None else RowLedger()
+        self._error: BaseException | None = None
         self._queue: queue.Queue[Snapshot | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
         self._abandon = threading.Event()
         self._thread: threading.Thread | None = None
@@ -337,17 +384,21 @@ class CheckpointWriter:
     def save(self, snapshot: Snapshot) -> None:
         """Write ``snapshot`` (sync) or queue it for the writer thread (async, back-pressure if full)."""
         self.raise_if_failed()
-        if self._thread is None:
-            self._write(snapshot)
-            self.raise_if_failed()
-            return
+        called = time.perf_counter()
         try:
-            self._queue.put_nowait(snapshot)
-        except queue.Full:
-            log.warning("checkpoint queue full (%d snapshots): the run waits for the disk", _QUEUE_DEPTH)
-            waited = time.perf_counter()
-            self._queue.put(snapshot)
-            log.warning("checkpoint back-pressure: waited %.2f s", time.perf_counter() - waited)
+            if self._thread is None:
+                self._write(snapshot)
+                self.raise_if_failed()
+                return
+            try:
+                self._queue.put_nowait(snapshot)
+            except queue.Full:
+                log.warning("checkpoint queue full (%d snapshots): the run waits for the disk", _QUEUE_DEPTH)
+                waited = time.perf_counter()
+                self._queue.put(snapshot)
+                log.warning("checkpoint back-pressure: waited %.2f s", time.perf_counter() - waited)
+        finally:
+            self.stats.loop_seconds += time.perf_counter() - called
 
     def raise_if_failed(self) -> None:
         """Raise the write failure, if there was one."""
@@ -358,16 +409,19 @@ class CheckpointWriter:
         """Finish (or with ``abandon`` drop) queued snapshots and stop the thread; idempotent."""
         if self._thread is None:
             return
+        called = time.perf_counter()
         if abandon:
             self._abandon.set()
         self._queue.put(None)
         self._thread.join()
         self._thread = None
+        self.stats.loop_seconds += time.perf_counter() - called
 
     def remove_older(self) -> None:
         """Delete every checkpoint but the newest (after the final one: they can no longer help)."""
         for path in existing_checkpoints(self.out)[1:]:
             path.unlink(missing_ok=True)
+        _remove_unlisted_segments(self.out)
 
     def __enter__(self) -> "CheckpointWriter":
         return self
@@ -384,18 +438,28 @@ class CheckpointWriter:
                 self._write(snapshot)
 
     def _write(self, snapshot: Snapshot) -> None:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        before = {ref for refs in self._ledger.segments.values() for ref in refs}
         try:
-            self.last_written = write_checkpoint(self.out, self.keep, self.header, self._sequence, snapshot)
+            self.last_written = write_checkpoint(self.out, self.keep, self.header, self._sequence, snapshot,
+                                                 self._ledger)
         except CheckpointError as exc:
             self._error = exc
             log.error("%s", exc)
             return
+        except BaseException as exc:  # noqa: BLE001 - a bug: re-raised in the caller, never a silent hang
+            self._error = exc
+            log.exception("checkpoint writer failed")
+            return
         elapsed = time.perf_counter() - started
-        self.write_seconds += elapsed
-        self.written += 1
+        new = {ref for refs in self._ledger.segments.values() for ref in refs} - before
+        written = self.last_written.stat().st_size + sum(self.out.with_name(r.file).stat().st_size for r in new)
+        self.stats.written += 1
+        self.stats.bytes_written += written
+        self.stats.write_seconds += elapsed
+        self.stats.cpu_seconds += time.thread_time() - cpu_started
         log.info("checkpoint %d (%s) written to %s in %.3f s (%.1f MiB)", self._sequence, snapshot.status,
-                 self.last_written, elapsed, self.last_written.stat().st_size / 2**20)
+                 self.last_written, elapsed, written / 2**20)
         self._sequence += 1
 
 
@@ -403,7 +467,8 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Open and verify one checkpoint file; raise CheckpointFileError with one sentence if unusable.
 
     Checks the filetype, the major format version, the ``complete`` mark, the
-    config hash and the crc32 of every state array.
+    config hash, the crc32 of every state array, and every row segment it
+    lists (present, its crc32 as listed, exactly the rows of its mask).
     """
     import h5py
 
@@ -413,41 +478,51 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     try:
         with h5py.File(path, "r") as handle:
             attrs = {key: plain(value) for key, value in handle.attrs.items()}
-            if attrs.get("filetype") != FILETYPE:
-                raise CheckpointFileError(f"{str(path)!r} is not a simcore checkpoint")
-            version = str(attrs.get("format_version", "0"))
-            if version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
-                raise CheckpointFileError(
-                    f"{str(path)!r} has checkpoint format {version}; this simcore reads {FORMAT_VERSION}")
-            if not attrs.get("complete"):
-                raise CheckpointFileError(f"{str(path)!r} is an incomplete checkpoint")
-            arrays = {name: dataset[()] for name, dataset in handle["state"].items()}
-            stored = {name: (int(d.attrs["crc32"]), d.attrs.get("rows_mask")) for name, d in handle["state"].items()}
-    except CheckpointFileError:
-        raise
+            if attrs.get("filetype") == FILETYPE and attrs.get("complete"):
+                arrays = {name: dataset[()] for name, dataset in handle["state"].items()}
+                crcs = {name: int(dataset.attrs["crc32"]) for name, dataset in handle["state"].items()}
+                listed = {name: _listing(group) for name, group in handle.get("rows", {}).items()}
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise CheckpointFileError(f"{str(path)!r} is truncated or corrupt: {first_line(exc)}") from None
-    _verify(path, attrs, arrays, stored)
-    return Checkpoint(path, attrs, arrays)
+    if attrs.get("filetype") != FILETYPE:
+        raise CheckpointFileError(f"{str(path)!r} is not a simcore checkpoint")
+    version = str(attrs.get("format_version", "0"))
+    if version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
+        raise CheckpointFileError(f"{str(path)!r} has checkpoint format {version}; this simcore reads {FORMAT_VERSION}")
+    if not attrs.get("complete"):
+        raise CheckpointFileError(f"{str(path)!r} is an incomplete checkpoint")
+    _verify(path, attrs, arrays, crcs)
+    segments = {}
+    for name, (shape, dtype, mask_name, refs) in listed.items():
+        if mask_name not in arrays or len(arrays[mask_name]) != shape[0]:
+            raise CheckpointFileError(f"{str(path)!r} is corrupt: the row mask of {name!r} is missing")
+        try:
+            arrays[name] = read_rows(path.parent, refs, shape, dtype, arrays[mask_name])
+        except SegmentError as exc:
+            raise CheckpointFileError(f"{str(path)!r} cannot be used: {exc}") from None
+        segments[name] = (mask_name, refs)
+    return Checkpoint(path, attrs, arrays, segments)
 
 
-def _verify(path: Path, attrs: dict, arrays: dict, stored: dict) -> None:
+def _listing(group) -> tuple[tuple[int, ...], np.dtype, str, list[SegmentRef]]:
+    files = [plain(name) for name in group["segments"][()]]
+    crcs = [int(crc) for crc in group["crc32"][()]]
+    if len(files) != len(crcs):
+        raise ValueError("segment list and checksums differ in length")
+    refs = [SegmentRef(file, crc) for file, crc in zip(files, crcs)]
+    return tuple(int(n) for n in group.attrs["shape"]), np.dtype(plain(group.attrs["dtype"])), \
+        str(plain(group.attrs["mask"])), refs
+
+
+def _verify(path: Path, attrs: dict, arrays: dict, crcs: dict) -> None:
     import hashlib
 
     if hashlib.sha256(str(attrs.get("config", "")).encode()).hexdigest() != attrs.get("config_sha256"):
         raise CheckpointFileError(f"{str(path)!r} is corrupt: its config does not match its config_sha256")
     if attrs.get("status") not in STATUSES:
         raise CheckpointFileError(f"{str(path)!r} is corrupt: unknown status {attrs.get('status')!r}")
-    for name, (crc, mask_name) in stored.items():
-        array = arrays[name]
-        if mask_name is not None:
-            mask = arrays.get(plain(mask_name))
-            if mask is None or len(mask) != len(array):
-                raise CheckpointFileError(f"{str(path)!r} is corrupt: row mask of {name!r} is missing")
-            chunks = (array[a:b] for a, b in _row_runs(mask))
-        else:
-            chunks = [array]
-        if _crc32(chunks) != crc:
+    for name, crc in crcs.items():
+        if crc32_of([arrays[name]]) != crc:
             raise CheckpointFileError(f"{str(path)!r} is corrupt: checksum of state/{name} does not match")
 
 

@@ -47,7 +47,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from .checkpoint import CheckpointPlan, CheckpointWriter, EverySeconds, Snapshot
+from .checkpoint import CheckpointPlan, CheckpointWriter, EverySeconds, Snapshot, WriterStats
 from .config import RunConfig
 from .executors import make_executor
 from .models import get_model
@@ -160,12 +160,13 @@ class BatchStart(NamedTuple):
 
 
 class BatchOutcome(NamedTuple):
-    """Raw output of a batch run: the (P, K) tally rows, wall time and last checkpoint."""
+    """Raw output of a batch run: the (P, K) tally rows, wall time, last checkpoint and its cost."""
 
     tallies: np.ndarray
     wall_seconds: float
     workers: int
     checkpoint: Path | None = None
+    checkpoint_stats: WriterStats | None = None
 
 
 def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None,
@@ -206,7 +207,8 @@ def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None
             loop.run(resumed=start is not None)
         result = tallies.copy()
         del tallies
-    return BatchOutcome(result, time.perf_counter() - started, workers, writer.last_written if writer else None)
+    return BatchOutcome(result, time.perf_counter() - started, workers, writer.last_written if writer else None,
+                        writer.stats if writer else None)
 
 
 class _BatchLoop:
@@ -248,7 +250,9 @@ class _BatchLoop:
             self._collect()
             if self.trigger is not None and self.trigger.due():
                 if self.plan.mode == "sync":
+                    drained = time.perf_counter()
                     self._drain()
+                    self.writer.stats.loop_seconds += time.perf_counter() - drained
                 self._checkpoint("running")
         if self.writer is not None:
             self._checkpoint("finished")

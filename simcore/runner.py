@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
-from .checkpoint import (Checkpoint, CheckpointFileError, CheckpointPlan, Header, existing_checkpoints,
+from .checkpoint import (Checkpoint, CheckpointFileError, CheckpointPlan, Header, checkpoint_files,
                          latest_checkpoint)
 from .config import RUN_SETTINGS, ConfigError, RunConfig, build_config, resolve_out_path
 from .engine import BatchStart, StopFlag, graceful_signals, run_batch
@@ -32,27 +32,30 @@ def prepare(model: str | BatchModel, values: dict[str, Any], force: bool = False
     return model_obj, cfg, resolve_out_path(cfg, force)
 
 
-def _checkpoint_plan(model: BatchModel, cfg: RunConfig, out: Path, resumed: Checkpoint | None) -> CheckpointPlan | None:
+def checkpoint_plan(model: BatchModel, cfg: RunConfig, out: Path,
+                    resumed: Checkpoint | None = None) -> CheckpointPlan | None:
+    """How the run of ``cfg`` checkpoints next to ``out`` (continuing ``resumed``); None if it does not."""
     if cfg.checkpoint_every <= 0:
         return None
     header = Header(model=cfg.model, driver=model.driver, config=cfg.to_toml(), config_sha256=cfg.sha256,
                     settings=cfg.settings())
     return CheckpointPlan(out, header, cfg.checkpoint_every, cfg.checkpoint_mode, cfg.checkpoint_keep,
                           first_sequence=resumed.sequence + 1 if resumed else 0,
-                          elapsed_before=float(resumed.attrs["elapsed_seconds"]) if resumed else 0.0)
+                          elapsed_before=float(resumed.attrs["elapsed_seconds"]) if resumed else 0.0,
+                          resumed=resumed)
 
 
 def execute(model: BatchModel, cfg: RunConfig, out: Path, *, force: bool = False,
             progress: Callable[[int], Any] | None = None, resumed: Checkpoint | None = None) -> Path:
     """Run a prepared config (from scratch, or from ``resumed``) and write its results file."""
     if force and resumed is None:
-        for stale in existing_checkpoints(out):
+        for stale in checkpoint_files(out):
             stale.unlink()
     start = _batch_start(model, cfg, resumed) if resumed else None
     stop = StopFlag()
     with graceful_signals(stop):
         outcome = run_batch(model, cfg, stop=stop, progress=progress, start=start,
-                            checkpoints=_checkpoint_plan(model, cfg, out, resumed))
+                            checkpoints=checkpoint_plan(model, cfg, out, resumed))
     path = _write(model, cfg, out, outcome.tallies, outcome.wall_seconds, outcome.workers, force)
     log.info("wrote %s in %.2f s", path, outcome.wall_seconds)
     return path

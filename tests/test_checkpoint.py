@@ -50,9 +50,7 @@ def test_rotation_keeps_the_newest_k(tmp_path, keep):
 
 def _flip_byte_inside(path, dataset):
     with h5py.File(path, "r") as handle:
-        offset = handle["state"][dataset].id.get_offset()
-        if offset is None:  # chunked: the first chunk's address
-            offset = handle["state"][dataset].id.get_chunk_info(0).byte_offset
+        offset = handle[dataset].id.get_offset()
     with open(path, "r+b") as handle:
         handle.seek(offset + 3)
         byte = handle.read(1)
@@ -60,20 +58,33 @@ def _flip_byte_inside(path, dataset):
         handle.write(bytes([byte[0] ^ 0x40]))
 
 
+def _segment(path):
+    (segment,) = ck.existing_segments(ck.results_path_of(path))
+    return segment
+
+
 @pytest.mark.parametrize("damage, message", [
-    ("flip-tallies", "checksum of state/tallies"),
+    ("flip-segment", "checksum of row segment"),
     ("flip-done", "checksum of state/done"),
     ("truncate", "truncated or corrupt"),
+    ("truncate-segment", "row segment .* is truncated or corrupt"),
+    ("remove-segment", "row segment .* is missing"),
     ("config", "config does not match"),
     ("incomplete", "incomplete checkpoint"),
     ("text", "truncated or corrupt"),
 ])
 def test_damage_is_detected(tmp_path, damage, message):
     path = ck.write_checkpoint(tmp_path / "r.h5", 2, HEADER, 1, _snapshot([0, 1, 2])[0])
-    if damage.startswith("flip-"):
-        _flip_byte_inside(path, damage.split("-")[1])
+    if damage == "flip-segment":
+        _flip_byte_inside(_segment(path), "rows")
+    elif damage == "flip-done":
+        _flip_byte_inside(path, "state/done")
     elif damage == "truncate":
         os.truncate(path, path.stat().st_size // 2)
+    elif damage == "truncate-segment":
+        os.truncate(_segment(path), 200)
+    elif damage == "remove-segment":
+        _segment(path).unlink()
     elif damage in ("config", "incomplete"):
         with h5py.File(path, "r+") as handle:
             if damage == "config":
@@ -84,6 +95,52 @@ def test_damage_is_detected(tmp_path, damage, message):
         path.write_text("not hdf5\n")
     with pytest.raises(ck.CheckpointFileError, match=message):
         ck.read_checkpoint(path)
+
+
+def test_each_row_is_written_once_and_segments_no_checkpoint_lists_are_removed(tmp_path):
+    out = tmp_path / "r.h5"
+    rows = np.random.default_rng(5).random((6, 5))
+    ledger = ck.RowLedger()
+    for sequence, done_rows in enumerate([[0], [0, 3], [0, 3], [0, 1, 3, 5]]):
+        done = np.zeros(6, dtype=np.uint8)
+        done[done_rows] = 1
+        snapshot = ck.Snapshot("running", {}, {"done": done}, {"tallies": (rows, "done")})
+        ck.write_checkpoint(out, 2, HEADER, sequence, snapshot, ledger)
+    segments = ck.existing_segments(out)
+    # one segment per checkpoint that added rows (none for sequence 2), each holding only its new rows
+    assert [p.name for p in segments] == [f"r.h5.ckpt.seg-tallies-{n:06d}" for n in (0, 1, 3)]
+    with h5py.File(segments[-1], "r") as handle:
+        assert list(handle["index"][()]) == [1, 5]
+    newest, older = (ck.read_checkpoint(p) for p in ck.existing_checkpoints(out))
+    assert np.array_equal(newest.arrays["tallies"][[0, 1, 3, 5]], rows[[0, 1, 3, 5]])
+    assert not newest.arrays["tallies"][[2, 4]].any()
+    assert older.sequence == 2 and not older.arrays["tallies"][[1, 5]].any()
+    orphan = out.with_name("r.h5.ckpt.seg-tallies-000009")  # as if killed before its checkpoint was in place
+    orphan.write_bytes(b"x")
+    done = np.ones(6, dtype=np.uint8)
+    ck.write_checkpoint(out, 2, HEADER, 4, ck.Snapshot("running", {}, {"done": done}, {"tallies": (rows, "done")}),
+                        ledger)
+    assert not orphan.exists()
+    assert len(ck.existing_segments(out)) == 4  # the newest lists them all
+
+
+def test_rows_are_append_only(tmp_path):
+    ledger = ck.RowLedger()
+    ck.write_checkpoint(tmp_path / "r.h5", 2, HEADER, 0, _snapshot([0, 1])[0], ledger)
+    with pytest.raises(ValueError, match="append-only"):
+        ck.write_checkpoint(tmp_path / "r.h5", 2, HEADER, 1, _snapshot([0])[0], ledger)
+
+
+def test_a_writer_continuing_a_checkpoint_lists_its_segments(tmp_path):
+    out = tmp_path / "r.h5"
+    snapshot, rows = _snapshot([0, 2])
+    first = ck.read_checkpoint(ck.write_checkpoint(out, 2, HEADER, 0, snapshot))
+    with ck.CheckpointWriter(out, HEADER, mode="sync", first_sequence=1, ledger=first.ledger()) as writer:
+        writer.save(_snapshot([0, 2, 4])[0])
+    back = ck.read_checkpoint(ck.checkpoint_path(out))
+    assert [ref.file for ref in back.segments["tallies"][1]] == ["r.h5.ckpt.seg-tallies-000000",
+                                                                 "r.h5.ckpt.seg-tallies-000001"]
+    assert np.array_equal(back.arrays["tallies"][[0, 2, 4]], rows[[0, 2, 4]])
 
 
 def test_latest_skips_a_damaged_newest_file(tmp_path, caplog):
@@ -149,9 +206,9 @@ def test_full_queue_applies_back_pressure_and_logs_it(tmp_path, monkeypatch, cap
     with caplog.at_level(logging.WARNING, logger="simcore.checkpoint"):
         with ck.CheckpointWriter(out, HEADER, mode="async", keep=5) as writer:
             for sequence in range(5):
-                writer.save(_snapshot([sequence])[0])
+                writer.save(_snapshot(range(sequence + 1))[0])
     assert "checkpoint queue full" in caplog.text and "back-pressure" in caplog.text
-    assert writer.written == 5
+    assert writer.stats.written == 5
     assert [ck.read_checkpoint(p).sequence for p in ck.existing_checkpoints(out)] == [4, 3, 2, 1, 0]
 
 

@@ -34,7 +34,24 @@ def reference(tmp_path_factory):
 
 
 def _checkpoint_files(directory):
+    """Checkpoints and row segments on disk (temporary files excluded)."""
     return sorted(p for p in directory.iterdir() if ".ckpt" in p.name and not p.name.endswith(".tmp"))
+
+
+def _assert_every_file_verifies(directory, out="k.h5"):
+    """Each checkpoint opens with h5py and passes every checksum (its own and its segments'),
+    and so does every segment present, listed or not."""
+    files = _checkpoint_files(directory)
+    heads = ck.existing_checkpoints(directory / out)
+    segments = ck.existing_segments(directory / out)
+    assert sorted(heads + segments) == files
+    for path in heads:
+        with h5py.File(path, "r") as handle:
+            assert handle.attrs["filetype"] == "simcore-checkpoint"
+        assert ck.read_checkpoint(path).status in ("running", "finished")
+    for path in segments:
+        ck.load_segment(path)
+    return heads
 
 
 def _kill_and_resume(cli, reference, kill_after):
@@ -43,12 +60,7 @@ def _kill_and_resume(cli, reference, kill_after):
     proc.kill()  # SIGKILL to the main process only: no handler, no finally
     proc.communicate()
     assert cli.live_processes() == [], "workers outlived their killed main process"
-    for path in _checkpoint_files(cli.cwd):
-        checkpoint = ck.read_checkpoint(path)  # opens with h5py and passes every checksum
-        with h5py.File(path, "r") as handle:
-            assert handle.attrs["filetype"] == "simcore-checkpoint"
-        assert checkpoint.status in ("running", "finished")
-    if _checkpoint_files(cli.cwd):
+    if _assert_every_file_verifies(cli.cwd):
         done = cli("resume", "k.h5", "--quiet")
     else:  # killed before the first checkpoint: nothing to resume, run again
         done = cli("run", *RUN, "--out", "k.h5", "--quiet", "--force")
@@ -182,7 +194,7 @@ def test_resume_refuses_changes_that_break_exactness(cli, change, name):
 def test_resume_of_a_finished_run_does_no_work(cli):
     done = cli("run", "transport", "--set", "histories=20000", "--out", "t.h5", "--quiet")
     assert done.returncode == 0
-    assert [p.name for p in _checkpoint_files(cli.cwd)] == ["t.h5.ckpt"]
+    assert [p.name for p in ck.existing_checkpoints(cli.cwd / "t.h5")] == ["t.h5.ckpt"]
     before = (cli.cwd / "t.h5").read_bytes()
     for target in ("t.h5", "t.h5.ckpt"):
         again = cli("resume", target)
@@ -222,8 +234,10 @@ def test_disk_full_during_the_run_exits_1_and_keeps_the_last_checkpoint(cli):
     assert last.startswith("simcore: error: cannot write checkpoint") and "No space left on device" in last
     assert "is intact" in last and "Traceback" not in stderr
     assert not tmp.is_symlink() and not (cli.cwd / "p.h5").exists()
-    for path in _checkpoint_files(cli.cwd):
-        assert ck.read_checkpoint(path).status == "running"
+    heads = _assert_every_file_verifies(cli.cwd, "p.h5")  # nothing half-written, no unlisted segment left
+    assert heads and all(ck.read_checkpoint(path).status == "running" for path in heads)
+    listed = {ref.file for path in heads for ref in ck.read_checkpoint(path).segments["tallies"][1]}
+    assert {path.name for path in ck.existing_segments(cli.cwd / "p.h5")} == listed
     assert cli.live_processes() == []
     assert segments_of(proc.pid) == []
 
