@@ -345,6 +345,10 @@ class CheckpointPlan:
     elapsed_before: float = 0.0
     resumed: Checkpoint | None = None
 
+    def trigger(self) -> EverySeconds:
+        """A new trigger firing every ``every`` seconds."""
+        return EverySeconds(self.every)
+
     def writer(self) -> "CheckpointWriter":
         """A started writer for this plan (continuing the row segments of ``resumed``)."""
         return CheckpointWriter(self.out, self.header, keep=self.keep, mode=self.mode,
@@ -416,6 +420,17 @@ class CheckpointWriter:
         self._thread.join()
         self._thread = None
         self.stats.loop_seconds += time.perf_counter() - called
+
+    def finish(self, *, keep_older: bool = False) -> Path | None:
+        """Wait for every queued write and re-raise a failure; then, unless ``keep_older``, remove older checkpoints.
+
+        Returns the newest checkpoint written.
+        """
+        self.close()
+        self.raise_if_failed()
+        if not keep_older:
+            self.remove_older()
+        return self.last_written
 
     def remove_older(self) -> None:
         """Delete every checkpoint but the newest (after the final one: they can no longer help)."""

@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .checkpoint import existing_checkpoints
-from .models.base import BatchModel, Param
+from .models.base import LockstepModel, Model, Param
 from .rng import MAX_SEED
 
 EXECUTORS = ("process", "thread", "serial")
@@ -177,7 +177,7 @@ def _toml_value(value: Any) -> str:
     return f'"{escaped}"'
 
 
-def _unknown(name: str, model: BatchModel) -> ConfigError:
+def _unknown(name: str, model: Model) -> ConfigError:
     valid = [p.name for p in model.params] + list(_COMMON_NAMES)
     close = difflib.get_close_matches(name, valid, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -192,7 +192,7 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def build_config(model: BatchModel, values: Mapping[str, Any], model_ref: str | None = None) -> RunConfig:
+def build_config(model: Model, values: Mapping[str, Any], model_ref: str | None = None) -> RunConfig:
     """Validate ``values`` (model and common parameters) against ``model``'s declarations.
 
     Unset parameters take their declared defaults.  Raises ConfigError on the
@@ -226,6 +226,9 @@ def build_config(model: BatchModel, values: Mapping[str, Any], model_ref: str | 
         resolved[name] = value
     if resolved["partitions"] is None:
         resolved["partitions"] = model.default_partitions(params)
+    if isinstance(model, LockstepModel) and resolved["partitions"] > model.rows(params):
+        raise ConfigError(f"partitions must be at most {model.rows(params)} for {model.name} "
+                          f"(one row of the lattice at least each; got {resolved['partitions']})")
     if resolved["workers"] is None:
         resolved["workers"] = default_workers()
     out = resolved["out"]

@@ -47,7 +47,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from .checkpoint import CheckpointPlan, CheckpointWriter, EverySeconds, Snapshot, WriterStats
+from .checkpoint import CheckpointPlan, CheckpointWriter, Snapshot, WriterStats
 from .config import RunConfig
 from .executors import make_executor
 from .models import get_model
@@ -135,7 +135,8 @@ def graceful_signals(stop: StopFlag):
 
 
 @functools.lru_cache(maxsize=None)
-def _model(reference: str) -> BatchModel:
+def cached_model(reference: str):
+    """The model named ``reference``, loaded once per worker process."""
     return get_model(reference)
 
 
@@ -145,7 +146,7 @@ def run_partition_task(model_ref: str, params: dict, seed: int, partition: int, 
     try:
         row = arrays_of(arena_id)["tallies"][partition]
         row[...] = 0.0
-        _model(model_ref).run_partition(params, seed, partition, partitions, row)
+        cached_model(model_ref).run_partition(params, seed, partition, partitions, row)
     except Exception as exc:  # noqa: BLE001 - re-raised with context for the main process
         raise PartitionFailed(model_ref, partition, seed, f"{type(exc).__name__}: {exc}",
                               traceback.format_exc()) from None
@@ -159,8 +160,12 @@ class BatchStart(NamedTuple):
     tallies: np.ndarray
 
 
-class BatchOutcome(NamedTuple):
-    """Raw output of a batch run: the (P, K) tally rows, wall time, last checkpoint and its cost."""
+class RunOutcome(NamedTuple):
+    """Raw output of a run: tallies, wall time [s], workers, last checkpoint and what checkpointing cost.
+
+    Tallies are the (P, K) partition rows of a batch run, or the (steps
+    measured, observables) sums over partitions of a lockstep run.
+    """
 
     tallies: np.ndarray
     wall_seconds: float
@@ -171,7 +176,7 @@ class BatchOutcome(NamedTuple):
 
 def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None,
               progress: Callable[[int], Any] | None = None, checkpoints: CheckpointPlan | None = None,
-              start: BatchStart | None = None) -> BatchOutcome:
+              start: BatchStart | None = None) -> RunOutcome:
     """Run every partition of ``cfg`` not done in ``start`` and return all tally rows.
 
     See the module docstring for the loop.  ``checkpoints`` (optional) says
@@ -207,7 +212,7 @@ def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None
             loop.run(resumed=start is not None)
         result = tallies.copy()
         del tallies
-    return BatchOutcome(result, time.perf_counter() - started, workers, writer.last_written if writer else None,
+    return RunOutcome(result, time.perf_counter() - started, workers, writer.last_written if writer else None,
                         writer.stats if writer else None)
 
 
@@ -227,7 +232,7 @@ class _BatchLoop:
         self.progress = progress
         self.writer = writer
         self.plan = plan
-        self.trigger = EverySeconds(plan.every) if plan else None
+        self.trigger = plan.trigger() if plan else None
         self.started = time.perf_counter()
         self.work = model.work(self.params)
         self.pending = deque(int(p) for p in np.flatnonzero(~done))
@@ -256,9 +261,7 @@ class _BatchLoop:
                 self._checkpoint("running")
         if self.writer is not None:
             self._checkpoint("finished")
-            self.writer.close()
-            self.writer.raise_if_failed()
-            self.writer.remove_older()
+            self.writer.finish()
 
     def _collect(self) -> None:
         """Wait up to the poll interval for partitions to finish and record them."""
@@ -304,9 +307,7 @@ class _BatchLoop:
         checkpoint = None
         if self.writer is not None:
             self._checkpoint("interrupted")
-            self.writer.close()
-            self.writer.raise_if_failed()
-            checkpoint = self.writer.last_written
+            checkpoint = self.writer.finish(keep_older=True)
         raise Interrupted(self.stop.signum, checkpoint)
 
 

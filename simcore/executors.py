@@ -45,6 +45,15 @@ log = logging.getLogger(__name__)
 PRELOAD = ["simcore._preload"]
 
 _attached: AttachedArena | None = None
+#: The barrier of the lockstep run this process works for (see :func:`current_barrier`).
+_barrier = None
+
+
+def current_barrier():
+    """The barrier shared by the workers of the running lockstep executor (``wait()``, ``abort()``)."""
+    if _barrier is None:
+        raise RuntimeError("no lockstep barrier: the executor was made without barrier_parties")
+    return _barrier
 
 
 class Executor(ABC):
@@ -82,6 +91,17 @@ class Executor(ABC):
             self.shutdown(wait=True)
         else:
             self.terminate()
+
+
+@contextmanager
+def _installed_barrier(barrier):
+    """Make ``barrier`` this process's :func:`current_barrier` for the block."""
+    global _barrier
+    previous, _barrier = _barrier, barrier
+    try:
+        yield
+    finally:
+        _barrier = previous
 
 
 class SerialExecutor(Executor):
@@ -176,9 +196,10 @@ def _exit_when_main_dies(lifeline) -> None:
     os._exit(1)
 
 
-def _init_process_worker(spec: ArenaSpec, log_queue, log_level: int, lifeline) -> None:
+def _init_process_worker(spec: ArenaSpec, log_queue, log_level: int, lifeline, barrier) -> None:
     """Pool initializer: ignore SIGINT, watch the main process, log through the queue, attach the arena."""
-    global _attached
+    global _attached, _barrier
+    _barrier = barrier
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_when_main_dies, args=(lifeline,), name="simcore-lifeline",
                      daemon=True).start()
@@ -207,9 +228,11 @@ class ProcessExecutor(Executor):
 
     kind = "process"
 
-    def __init__(self, workers: int, arena: ArenaSpec) -> None:
+    def __init__(self, workers: int, arena: ArenaSpec, barrier_parties: int | None = None) -> None:
         super().__init__(workers)
         context = forkserver_context()
+        barrier = context.Barrier(barrier_parties) if barrier_parties else None
+        self.barrier = barrier
         self._log_queue = context.Queue()
         self._listener = logging.handlers.QueueListener(self._log_queue, _ForwardToLoggers())
         self._listener.start()
@@ -218,7 +241,7 @@ class ProcessExecutor(Executor):
             max_workers=workers,
             mp_context=context,
             initializer=_init_process_worker,
-            initargs=(arena, self._log_queue, logging.getLogger().getEffectiveLevel(), self._lifeline[0]),
+            initargs=(arena, self._log_queue, logging.getLogger().getEffectiveLevel(), self._lifeline[0], barrier),
         )
         self._closed = False
 
@@ -268,3 +291,21 @@ def make_executor(kind: str, workers: int, arena: ArenaSpec) -> Executor:
     if kind == "process":
         return ProcessExecutor(workers, arena)
     raise ValueError(f"executor must be one of: process, thread, serial (got {kind!r})")
+
+
+@contextmanager
+def lockstep_executor(kind: str, workers: int, arena: ArenaSpec):
+    """``(executor, barrier)``: ``workers`` workers sharing one barrier of ``workers`` parties.
+
+    Every submitted lockstep task must run at the same time as the others,
+    so exactly ``workers`` tasks are submitted per round (the serial
+    executor has one worker and a barrier of one).  ``barrier.abort()``
+    releases the others when one task fails.
+    """
+    if kind == "process":
+        with ProcessExecutor(workers, arena, barrier_parties=workers) as executor:
+            yield executor, executor.barrier
+        return
+    barrier = threading.Barrier(1 if kind == "serial" else workers)
+    with _installed_barrier(barrier), make_executor(kind, workers, arena) as executor:
+        yield executor, barrier

@@ -11,20 +11,23 @@ import tomllib
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
+import numpy as np
+
 from .checkpoint import (Checkpoint, CheckpointFileError, CheckpointPlan, Header, checkpoint_files,
                          latest_checkpoint)
 from .config import RUN_SETTINGS, ConfigError, RunConfig, build_config, resolve_out_path
 from .engine import BatchStart, StopFlag, graceful_signals, run_batch
+from .lockstep import LockstepStart, lockstep_start, run_lockstep
 from .models import get_model
-from .models.base import BatchModel
+from .models.base import BatchModel, LockstepModel, Model
 from .results import Results, ResultsFileError, open_results, write_results
 
 log = logging.getLogger(__name__)
 
 
-def prepare(model: str | BatchModel, values: dict[str, Any], force: bool = False) -> tuple[BatchModel, RunConfig, Path]:
+def prepare(model: str | Model, values: dict[str, Any], force: bool = False) -> tuple[Model, RunConfig, Path]:
     """Resolve the model, validate ``values`` and choose the output path (no side effects)."""
-    if isinstance(model, BatchModel):
+    if isinstance(model, (BatchModel, LockstepModel)):
         model_obj, reference = model, model.name
     else:
         model_obj, reference = get_model(model), model
@@ -32,7 +35,7 @@ def prepare(model: str | BatchModel, values: dict[str, Any], force: bool = False
     return model_obj, cfg, resolve_out_path(cfg, force)
 
 
-def checkpoint_plan(model: BatchModel, cfg: RunConfig, out: Path,
+def checkpoint_plan(model: Model, cfg: RunConfig, out: Path,
                     resumed: Checkpoint | None = None) -> CheckpointPlan | None:
     """How the run of ``cfg`` checkpoints next to ``out`` (continuing ``resumed``); None if it does not."""
     if cfg.checkpoint_every <= 0:
@@ -45,23 +48,24 @@ def checkpoint_plan(model: BatchModel, cfg: RunConfig, out: Path,
                           resumed=resumed)
 
 
-def execute(model: BatchModel, cfg: RunConfig, out: Path, *, force: bool = False,
+def execute(model: Model, cfg: RunConfig, out: Path, *, force: bool = False,
             progress: Callable[[int], Any] | None = None, resumed: Checkpoint | None = None) -> Path:
     """Run a prepared config (from scratch, or from ``resumed``) and write its results file."""
     if force and resumed is None:
         for stale in checkpoint_files(out):
             stale.unlink()
-    start = _batch_start(model, cfg, resumed) if resumed else None
+    start = _start_of(model, cfg, resumed) if resumed else None
+    driver = run_lockstep if isinstance(model, LockstepModel) else run_batch
     stop = StopFlag()
     with graceful_signals(stop):
-        outcome = run_batch(model, cfg, stop=stop, progress=progress, start=start,
-                            checkpoints=checkpoint_plan(model, cfg, out, resumed))
+        outcome = driver(model, cfg, stop=stop, progress=progress, start=start,
+                         checkpoints=checkpoint_plan(model, cfg, out, resumed))
     path = _write(model, cfg, out, outcome.tallies, outcome.wall_seconds, outcome.workers, force)
     log.info("wrote %s in %.2f s", path, outcome.wall_seconds)
     return path
 
 
-def _write(model: BatchModel, cfg: RunConfig, out: Path, tallies, wall_seconds: float, workers: int,
+def _write(model: Model, cfg: RunConfig, out: Path, tallies, wall_seconds: float, workers: int,
            force: bool) -> Path:
     reduction = model.reduce(dict(cfg.params), tallies)
     declared = {r.name: (r.units, r.doc) for r in model.results}
@@ -69,17 +73,29 @@ def _write(model: BatchModel, cfg: RunConfig, out: Path, tallies, wall_seconds: 
                          wall_seconds=wall_seconds, workers=workers, force=force)
 
 
-def _batch_start(model: BatchModel, cfg: RunConfig, checkpoint: Checkpoint) -> BatchStart:
+def _start_of(model: Model, cfg: RunConfig, checkpoint: Checkpoint) -> BatchStart | LockstepStart:
+    """Where the run continues from ``checkpoint``; CheckpointFileError if its state does not fit ``cfg``."""
+    source = repr(str(checkpoint.path))
+    if isinstance(model, LockstepModel):
+        try:
+            return lockstep_start(model, cfg, checkpoint.arrays, checkpoint.counters.get("steps_done", -1), source)
+        except ValueError as exc:
+            raise CheckpointFileError(str(exc)) from None
     done = checkpoint.arrays.get("done")
     tallies = checkpoint.arrays.get("tallies")
     expected = (cfg.partitions, model.tally_width(dict(cfg.params)))
     if done is None or tallies is None or done.shape != expected[:1] or tallies.shape != expected:
-        raise CheckpointFileError(f"{str(checkpoint.path)!r}: its state does not fit the config "
+        raise CheckpointFileError(f"{source}: its state does not fit the config "
                                   f"(expected tallies of shape {expected})")
     return BatchStart(done.astype(bool), tallies)
 
 
-def run(model: str | BatchModel, *, force: bool = False, **values: Any) -> Results:
+def _final_tallies(start: BatchStart | LockstepStart) -> np.ndarray:
+    """The tallies of a run that had finished, from its final checkpoint."""
+    return start.sums.sum(axis=1) if isinstance(start, LockstepStart) else start.tallies
+
+
+def run(model: str | Model, *, force: bool = False, **values: Any) -> Results:
     """Run ``model`` with parameters ``values`` and return its results.
 
     Parameters
@@ -109,7 +125,7 @@ def run(model: str | BatchModel, *, force: bool = False, **values: Any) -> Resul
 class ResumePlan(NamedTuple):
     """What ``resume`` will do: continue ``checkpoint``, or nothing if the run had finished."""
 
-    model: BatchModel | None
+    model: Model | None
     cfg: RunConfig | None
     out: Path
     checkpoint: Checkpoint | None
@@ -166,12 +182,12 @@ def continue_run(plan: ResumePlan, *, force: bool = False, progress: Callable[[i
     if plan.finished:
         return plan.out
     checkpoint = plan.checkpoint
-    log.info("resuming %s from %s (checkpoint %d, %s, %s partitions done)", plan.cfg.model, checkpoint.path,
-             checkpoint.sequence, checkpoint.status, checkpoint.counters.get("partitions_done"))
+    log.info("resuming %s from %s (checkpoint %d, %s, %s)", plan.cfg.model, checkpoint.path,
+             checkpoint.sequence, checkpoint.status, checkpoint.counters)
     if checkpoint.status == "finished":
-        start = _batch_start(plan.model, plan.cfg, checkpoint)
+        start = _start_of(plan.model, plan.cfg, checkpoint)
         log.warning("%s: the run had finished; writing its results from the final checkpoint", checkpoint.path)
-        return _write(plan.model, plan.cfg, plan.out, start.tallies, float(checkpoint.attrs["elapsed_seconds"]),
+        return _write(plan.model, plan.cfg, plan.out, _final_tallies(start), float(checkpoint.attrs["elapsed_seconds"]),
                       plan.cfg.workers, force)
     return execute(plan.model, plan.cfg, plan.out, force=force, progress=progress, resumed=checkpoint)
 

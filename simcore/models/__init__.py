@@ -9,17 +9,17 @@ from __future__ import annotations
 import difflib
 import importlib
 
-from .base import BatchModel
+from .base import BatchModel, LockstepModel, Model
 
 #: Built-in models, in the order ``simcore models`` lists them.
-BUILTIN = ("pi", "transport")
+BUILTIN = ("pi", "transport", "ising")
 
 
 class UnknownModelError(ValueError):
     """The model reference names no built-in model and no importable model object."""
 
 
-def get_model(reference: str) -> BatchModel:
+def get_model(reference: str) -> Model:
     """Return the model named ``reference`` (built-in name or ``module:attr``)."""
     if ":" in reference:
         module_name, _, attribute = reference.partition(":")
@@ -28,7 +28,7 @@ def get_model(reference: str) -> BatchModel:
             model = getattr(module, attribute)
         except (ImportError, AttributeError, ValueError) as exc:
             raise UnknownModelError(f"cannot load model {reference!r}: {exc}") from None
-        if not isinstance(model, BatchModel):
+        if not isinstance(model, (BatchModel, LockstepModel)):
             raise UnknownModelError(f"{reference!r} is not a simcore model (got {type(model).__name__})")
         return model
     if reference not in BUILTIN:
@@ -40,7 +40,7 @@ def get_model(reference: str) -> BatchModel:
     return importlib.import_module(f"{__name__}.{reference}").MODEL
 
 
-def builtin_models() -> list[BatchModel]:
+def builtin_models() -> list[Model]:
     """All built-in models."""
     return [get_model(name) for name in BUILTIN]
 

@@ -136,3 +136,59 @@ def partition_share(total: int, partitions: int, index: int) -> tuple[int, int]:
     """
     return total * index // partitions, total * (index + 1) // partitions
 
+
+
+@dataclass(frozen=True)
+class LockstepModel:
+    """A model run by the lockstep driver: workers own row ranges of one shared state.
+
+    The state (``state_shape(p)``, ``state_dtype``) lives in shared memory;
+    its first axis (``rows(p)`` long) is split into partitions.  Each step
+    runs ``phases`` phases; every worker does a phase on its rows, then all
+    meet at a barrier.  From step ``measured_from(p)`` on, each partition
+    writes partial sums of the ``observables`` of its rows after the step.
+
+    Entry points (``p`` is the validated parameter mapping; rows are [row_start, row_stop)):
+
+    * ``default_partitions(p)``, ``rows(p)``, ``steps(p)``, ``measured_from(p)``
+    * ``init(p, seed, state, row_start, row_stop)``           -- initial state of the rows
+    * ``phase(p, seed, step, phase, state, row_start, row_stop)`` -- one phase on the rows;
+      it may read the other partitions' rows, which no one writes during the phase
+    * ``measure(p, state, row_start, row_stop, out)``         -- partial sums into ``out``
+    * ``reduce(p, sums)``   -- (measured steps, observables) sums over partitions -> :class:`Reduction`
+    * ``check(p)``, ``warm()`` as for :class:`BatchModel`
+    """
+
+    name: str
+    doc: str
+    params: tuple[Param, ...]
+    results: tuple[Result, ...]
+    default_partitions: Callable[[Mapping[str, Any]], int]
+    rows: Callable[[Mapping[str, Any]], int]
+    state_shape: Callable[[Mapping[str, Any]], tuple[int, ...]]
+    state_dtype: Any
+    phases: int
+    steps: Callable[[Mapping[str, Any]], int]
+    measured_from: Callable[[Mapping[str, Any]], int]
+    observables: tuple[str, ...]
+    init: Callable[..., None]
+    phase: Callable[..., None]
+    measure: Callable[..., None]
+    reduce: Callable[[Mapping[str, Any], np.ndarray], Reduction]
+    warm: Callable[[], None]
+    work_unit: str = "steps"
+    check: Callable[[Mapping[str, Any]], None] = lambda p: None
+    references: tuple[str, ...] = ()
+    driver: str = field(default="lockstep", init=False)
+
+    def work(self, p: Mapping[str, Any]) -> int:
+        """Total steps, for progress."""
+        return self.steps(p)
+
+    def param(self, name: str) -> Param:
+        """The declaration of parameter ``name`` (KeyError if undeclared)."""
+        return BatchModel.param(self, name)  # type: ignore[arg-type]
+
+
+#: Either kind of model.
+Model = BatchModel | LockstepModel

@@ -1,0 +1,225 @@
+"""The lockstep (domain decomposition) driver.
+
+``run_lockstep`` loop, as pseudocode::
+
+    state = arena.create("state", model.state_shape)        # shared
+    sums  = arena.create("observables", (measured steps, P, K))
+    partitions = P row ranges of the state's first axis; W = min(workers, P)
+    groups = W contiguous runs of partitions, one per worker
+    init the state (main process), or copy it from the checkpoint
+    checkpoint("running")                                    # sequence 0 (not on resume)
+    while steps remain:
+        if SIGINT/SIGTERM: checkpoint("interrupted"), raise Interrupted
+        round: each worker runs steps [s, s + chunk) on its group:
+            for each step: for each phase: phase(rows of each partition); barrier
+                           if measured: measure(rows) -> sums[step, partition]; barrier
+        wait for the W tasks (one failing aborts the barrier for the others)
+        chunk adapts so a round lasts ~0.25 s: signals and checkpoints wait no longer
+        every checkpoint_every seconds: checkpoint("running")
+    checkpoint("finished"); sum ``sums`` over partitions, in partition order
+
+Between rounds no worker runs, so the main process sees a consistent state:
+a checkpoint copies it (a memcpy) and hands it to the writer thread; the
+per-step sums already measured are final and go to row segments without a
+copy.  The model's random numbers are keyed by what is updated (a lattice
+site and a step), never by the partition or worker, so the state and the
+sums are bitwise identical for any worker count and executor, and after a
+resume.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import threading
+import time
+import traceback
+from contextlib import nullcontext
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from .checkpoint import CheckpointPlan, Snapshot
+from .config import RunConfig
+from .engine import Interrupted, PartitionFailed, RunOutcome, StopFlag, WorkerCrashed, cached_model
+from .executors import current_barrier, lockstep_executor
+from .models.base import LockstepModel, partition_share
+from .shm import SharedArena, arrays_of
+
+log = logging.getLogger(__name__)
+
+#: Target wall time of one round [s]: how long a signal or a due checkpoint may wait.
+ROUND_SECONDS = 0.25
+
+
+class LockstepStart(NamedTuple):
+    """Where a resumed lockstep run starts: steps done, the state, the per-step sums so far."""
+
+    step: int
+    state: np.ndarray
+    sums: np.ndarray
+
+
+def partition_rows(rows: int, partitions: int) -> list[tuple[int, int]]:
+    """Row range [start, stop) of each partition (depends only on rows and partitions)."""
+    return [partition_share(rows, partitions, k) for k in range(partitions)]
+
+
+def run_lockstep_task(model_ref: str, params: dict, seed: int, parts: list[tuple[int, int, int]],
+                      first_step: int, stop_step: int, measured_from: int, arena_id: str) -> int:
+    """Worker side of one round: steps [first_step, stop_step) on ``parts`` = [(partition, row_start, row_stop)]."""
+    model = cached_model(model_ref)
+    arrays = arrays_of(arena_id)
+    state, sums = arrays["state"], arrays["observables"]
+    barrier = current_barrier()
+    partition = parts[0][0]
+    try:
+        for step in range(first_step, stop_step):
+            for phase in range(model.phases):
+                for partition, start, stop in parts:
+                    model.phase(params, seed, step, phase, state, start, stop)
+                barrier.wait()
+            if step >= measured_from:
+                for partition, start, stop in parts:
+                    model.measure(params, state, start, stop, sums[step - measured_from, partition])
+                barrier.wait()
+    except threading.BrokenBarrierError:
+        return -1  # another worker failed; the main process reports that one
+    except Exception as exc:  # noqa: BLE001 - re-raised with context for the main process
+        barrier.abort()
+        raise PartitionFailed(model_ref, partition, seed, f"{type(exc).__name__}: {exc}",
+                              traceback.format_exc()) from None
+    return stop_step
+
+
+def run_lockstep(model: LockstepModel, cfg: RunConfig, *, stop: StopFlag | None = None,
+                 progress: Callable[[int], Any] | None = None, checkpoints: CheckpointPlan | None = None,
+                 start: LockstepStart | None = None) -> RunOutcome:
+    """Run ``model`` in lockstep (module docstring) and return the per-step sums over partitions.
+
+    Raises PartitionFailed, WorkerCrashed, CheckpointError or Interrupted as
+    :func:`simcore.engine.run_batch` does.
+    """
+    stop = stop or StopFlag()
+    params = dict(cfg.params)
+    steps, measured_from = model.steps(params), model.measured_from(params)
+    rows = partition_rows(model.rows(params), cfg.partitions)
+    workers = 1 if cfg.executor == "serial" else min(cfg.workers, cfg.partitions)
+    started = time.perf_counter()
+    model.warm()
+    with SharedArena() as arena:
+        state = arena.create("state", model.state_shape(params), model.state_dtype)
+        sums = arena.create("observables", (steps - measured_from, cfg.partitions, len(model.observables)))
+        if start is None:
+            for first, last in rows:
+                model.init(params, cfg.seed, state, first, last)
+        else:
+            state[...] = start.state
+            sums[:start.step - measured_from] = start.sums[:start.step - measured_from]
+        writer = checkpoints.writer() if checkpoints else None
+        with writer or nullcontext(), lockstep_executor(cfg.executor, workers, arena.specs) as (executor, barrier):
+            log.info("%s: %d steps from step %d, %d partitions on %d %s worker(s)", model.name, steps,
+                     start.step if start else 0, cfg.partitions, workers, executor.kind)
+            loop = _LockstepLoop(executor, barrier, cfg, model, arena.arena_id, state, sums, rows, workers,
+                                 stop, progress, writer, checkpoints)
+            loop.run(start.step if start else None)
+        result = sums.sum(axis=1)
+        del state, sums
+    return RunOutcome(result, time.perf_counter() - started, workers, writer.last_written if writer else None,
+                      writer.stats if writer else None)
+
+
+class _LockstepLoop:
+    """The round / checkpoint loop of one lockstep run (module docstring)."""
+
+    def __init__(self, executor, barrier, cfg: RunConfig, model: LockstepModel, arena_id: str, state, sums,
+                 rows: list[tuple[int, int]], workers: int, stop: StopFlag, progress, writer, plan) -> None:
+        self.executor, self.barrier = executor, barrier
+        self.cfg, self.model, self.arena_id = cfg, model, arena_id
+        self.params = dict(cfg.params)
+        self.state, self.sums = state, sums
+        self.steps, self.measured_from = model.steps(self.params), model.measured_from(self.params)
+        groups = np.array_split(np.arange(cfg.partitions), workers)
+        self.groups = [[(int(k), *rows[k]) for k in group] for group in groups]
+        self.stop, self.progress, self.writer, self.plan = stop, progress, writer, plan
+        self.trigger = plan.trigger() if plan else None
+        self.started = time.perf_counter()
+        self.step = 0
+
+    def run(self, resumed_at: int | None) -> None:
+        self.step = resumed_at or 0
+        if self.progress is not None and self.step:
+            self.progress(self.step)
+        if self.writer is not None and resumed_at is None:
+            self._checkpoint("running")
+        chunk = 1
+        while self.step < self.steps:
+            if self.stop.is_set():
+                self._interrupt()
+            last = min(self.steps, self.step + chunk)
+            began = time.perf_counter()
+            self._round(last)
+            elapsed = time.perf_counter() - began
+            if self.progress is not None:
+                self.progress(last - self.step)
+            chunk = max(1, min(4 * chunk, int(chunk * ROUND_SECONDS / max(elapsed, 1e-9))))
+            self.step = last
+            if self.trigger is not None and self.trigger.due():
+                self._checkpoint("running")
+        if self.writer is not None:
+            self._checkpoint("finished")
+            self.writer.finish()
+
+    def _round(self, last: int) -> None:
+        futures = [self.executor.submit(run_lockstep_task, self.cfg.model, self.params, self.cfg.seed, group,
+                                        self.step, last, self.measured_from, self.arena_id)
+                   for group in self.groups]
+        try:
+            done, _ = cf.wait(futures, return_when=cf.FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                self.barrier.abort()
+                cf.wait(futures)
+                _raise_failure(failed[0])
+        except BaseException:
+            self.barrier.abort()  # a second signal: release workers waiting at the barrier
+            raise
+
+    def _checkpoint(self, status: str) -> None:
+        measured = max(0, self.step - self.measured_from)
+        mask = np.zeros(len(self.sums), dtype=np.uint8)
+        mask[:measured] = 1
+        self.writer.save(Snapshot(
+            status=status,
+            counters={"steps_done": self.step, "steps": self.steps},
+            arrays={"state": self.state.copy(), "measured": mask},
+            rows={"observables": (self.sums, "measured")},
+            elapsed_seconds=self.plan.elapsed_before + time.perf_counter() - self.started,
+        ))
+        self.trigger.reset()
+
+    def _interrupt(self) -> None:
+        checkpoint = None
+        if self.writer is not None:
+            self._checkpoint("interrupted")
+            checkpoint = self.writer.finish(keep_older=True)
+        raise Interrupted(self.stop.signum, checkpoint)
+
+
+def _raise_failure(future: cf.Future) -> None:
+    exc = future.exception()
+    if isinstance(exc, cf.BrokenExecutor):
+        raise WorkerCrashed("a worker process died during a lockstep round (killed, out of memory or crashed); "
+                            "results were not written, checkpoints are kept") from exc
+    raise exc
+
+
+def lockstep_start(model: LockstepModel, cfg: RunConfig, arrays: dict[str, np.ndarray], steps_done: int,
+                   source: str) -> LockstepStart:
+    """The start of a resumed run from a checkpoint's arrays; ValueError naming ``source`` if they do not fit."""
+    params = dict(cfg.params)
+    shape = model.state_shape(params)
+    expected = (model.steps(params) - model.measured_from(params), cfg.partitions, len(model.observables))
+    state, sums = arrays.get("state"), arrays.get("observables")
+    if state is None or sums is None or state.shape != shape or sums.shape != expected:
+        raise ValueError(f"{source}: its state does not fit the config (expected a state of shape {shape})")
+    return LockstepStart(steps_done, state, sums)
