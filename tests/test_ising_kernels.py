@@ -17,6 +17,8 @@ from simcore import rng
 from simcore.blocking import block_means, blocking, jackknife
 from simcore.models import ising_kernels as ik
 
+from .support.ising_exact import exact_l4
+
 SEED = np.uint64(20240611)
 BOUNDS = {"metropolis": ik.metropolis_bounds, "heatbath": ik.heatbath_bounds}
 
@@ -49,32 +51,13 @@ def _series(spins, seed, first_sweep, sweeps, bounds, h):
 # --------------------------------------------------------------------------- exact enumeration, L = 4
 
 
-def _exact_l4(temperature):
-    """<E>/N, <|m|> and U4 of the periodic 4 x 4 lattice at h = 0, summed over all 2^16 states."""
-    states = np.arange(2**16)[:, None]
-    spins = (1 - 2 * ((states >> np.arange(16)) & 1)).reshape(-1, 4, 4)
-    bonds = (spins * np.roll(spins, 1, axis=1)).sum(axis=(1, 2)) + (spins * np.roll(spins, 1, axis=2)).sum(axis=(1, 2))
-    energy = -bonds.astype(np.float64)
-    m = spins.sum(axis=(1, 2)) / 16.0
-    weight = np.exp(-(energy - energy.min()) / temperature)
-
-    def average(q):
-        return np.dot(weight, q) / weight.sum()
-
-    return {
-        "energy_per_site": average(energy) / 16.0,
-        "abs_magnetization_per_site": average(np.abs(m)),
-        "binder": 1.0 - average(m**4) / (3.0 * average(m**2) ** 2),
-    }
-
-
 def test_exact_enumeration_matches_known_l4_values():
     # ground state E/N = -2, m = 1; infinite temperature limit E/N -> 0
-    cold = _exact_l4(0.05)
+    cold = exact_l4(0.05)
     assert cold["energy_per_site"] == pytest.approx(-2.0, abs=1e-12)
     assert cold["abs_magnetization_per_site"] == pytest.approx(1.0, abs=1e-12)
     assert cold["binder"] == pytest.approx(2.0 / 3.0, abs=1e-12)
-    assert abs(_exact_l4(1e6)["energy_per_site"]) < 1e-5
+    assert abs(exact_l4(1e6)["energy_per_site"]) < 1e-5
 
 
 def _binder(means):
@@ -84,7 +67,7 @@ def _binder(means):
 @pytest.mark.parametrize("algorithm", ["metropolis", "heatbath"])
 @pytest.mark.parametrize("temperature", [2.269, 3.0])
 def test_l4_matches_exact_enumeration(algorithm, temperature):
-    exact = _exact_l4(temperature)
+    exact = exact_l4(temperature)
     spins = np.empty((4, 4), dtype=np.int8)
     ik.hot_start(spins, SEED, 0, 4)
     bounds = BOUNDS[algorithm](1.0 / temperature, 0.0, 2)

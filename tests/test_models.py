@@ -38,6 +38,8 @@ def test_declared_names_follow_the_design(name):
         "pi": ({"samples"}, {"pi"}),
         "transport": ({"histories", "thickness", "scatter_ratio", "incidence", "directions", "bins"},
                       {"reflection", "transmission", "absorption"}),
+        "ising": ({"dim", "L", "T", "h", "sweeps", "thermalize", "algorithm", "start"},
+                  {"energy_per_site", "abs_magnetization_per_site", "binder", "specific_heat", "susceptibility"}),
     }[name]
     assert {p.name for p in model.params} >= declared[0]
     assert {r.name for r in model.results} >= declared[1]

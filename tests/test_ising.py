@@ -1,0 +1,82 @@
+"""The ising model through the engine: exact L=4 averages, bitwise determinism, resume, bad input.
+
+Reference for the physics: exact enumeration of the 2^16 states of the
+periodic 4 x 4 lattice (tests/support/ising_exact.py); the run's own error
+bars (blocking, jackknife for U4) set the 4-sigma tolerance.
+"""
+import os
+import time
+
+import pytest
+
+import simcore
+
+from .conftest import results_snapshot
+from .support.ising_exact import exact_l4
+
+SMALL = {"L": 8, "sweeps": 400, "thermalize": 50, "seed": 5}
+
+
+@pytest.mark.parametrize("temperature", [2.269, 3.0])
+def test_l4_through_the_engine_matches_exact_enumeration(tmp_path, temperature):
+    res = simcore.run("ising", L=4, T=temperature, sweeps=2**16, thermalize=1000, partitions=2, executor="serial",
+                      seed=11, out=str(tmp_path / "l4.h5"))
+    for name, exact in exact_l4(temperature).items():
+        estimate = res.result(name)
+        assert abs(estimate.mean - exact) < 4 * estimate.stderr, (name, estimate, exact)
+        assert 0 < estimate.stderr < 0.01
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_results_are_bitwise_identical_for_any_workers_and_executor(tmp_path, dim):
+    snapshots = {}
+    for executor, workers in [("serial", 1), ("thread", 2), ("thread", 4), ("process", 1), ("process", 2),
+                              ("process", 4)]:
+        out = tmp_path / f"{executor}{workers}.h5"
+        simcore.run("ising", dim=dim, partitions=4, executor=executor, workers=workers, out=str(out), **SMALL)
+        snapshots[(executor, workers)] = results_snapshot(out)
+    first = next(iter(snapshots.values()))
+    assert all(snapshot == first for snapshot in snapshots.values())
+
+
+def test_series_and_results_have_their_declared_shape(tmp_path):
+    res = simcore.run("ising", executor="serial", out=str(tmp_path / "s.h5"), **SMALL)
+    assert res.series("energy_per_site").shape == (SMALL["sweeps"],)
+    assert res.series("magnetization_per_site").shape == (SMALL["sweeps"],)
+    assert set(res.names) == {"energy_per_site", "abs_magnetization_per_site", "binder", "specific_heat",
+                              "susceptibility"}
+
+
+@pytest.mark.parametrize("setting, needle", [
+    ("L=7", "ising: L must be even (got 7)"),
+    ("L=1", "ising.L [sites] must be in [2, 65536] (got 1)"),
+    ("T=0", "ising.T [J/k_B] must be > 0 (got 0.0)"),
+    ("T=-1.5", "ising.T [J/k_B] must be > 0 (got -1.5)"),
+    ("algorithm=wolff", "ising.algorithm must be one of: metropolis, heatbath (got 'wolff')"),
+    ("dim=4", "ising.dim must be one of: 2, 3 (got 4)"),
+    ("partitions=9", "partitions must be at most 8 for ising"),
+])
+def test_bad_input_is_one_line_and_exit_2(cli, setting, needle):
+    done = cli("run", "ising", "--set", "L=8", "--set", setting)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("simcore: error: ") and needle in lines[0], done.stderr
+
+
+def test_sigkill_then_resume_is_bitwise_exact(cli):
+    run = ("run", "ising", "--set", "L=32", "--set", "sweeps=15000", "--set", "thermalize=100", "--workers", "2",
+           "--quiet")
+    assert cli(*run, "--checkpoint-every", "0", "--out", "ref.h5").returncode == 0
+    proc = cli.start(*run, "--checkpoint-every", "0.3", "--out", "k.h5")
+    deadline = time.monotonic() + 60
+    while not (cli.cwd / "k.h5.ckpt.1").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.communicate()
+    assert cli.live_processes() == []
+    checkpoint = simcore.read_checkpoint(cli.cwd / "k.h5.ckpt")
+    assert 0 < checkpoint.counters["steps_done"] < 15100 or checkpoint.status == "finished"
+    done = cli("resume", "k.h5", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert results_snapshot(cli.cwd / "k.h5") == results_snapshot(cli.cwd / "ref.h5")
+    assert not [p for p in os.listdir(cli.cwd) if p.endswith(".tmp")]
