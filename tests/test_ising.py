@@ -4,6 +4,7 @@ Reference for the physics: exact enumeration of the 2^16 states of the
 periodic 4 x 4 lattice (tests/support/ising_exact.py); the run's own error
 bars (blocking, jackknife for U4) set the 4-sigma tolerance.
 """
+import math
 import os
 import time
 
@@ -80,3 +81,25 @@ def test_sigkill_then_resume_is_bitwise_exact(cli):
     assert done.returncode == 0, done.stderr
     assert results_snapshot(cli.cwd / "k.h5") == results_snapshot(cli.cwd / "ref.h5")
     assert not [p for p in os.listdir(cli.cwd) if p.endswith(".tmp")]
+
+
+def _onsager(temperature):
+    """Exact infinite-lattice E/N (Onsager 1944) and spontaneous |m| (Yang 1952) of the 2D Ising model, h = 0."""
+    from scipy.special import ellipk
+
+    beta = 1.0 / temperature
+    k = 2.0 * math.sinh(2 * beta) / math.cosh(2 * beta) ** 2
+    energy = -1.0 / math.tanh(2 * beta) * (1 + 2 / math.pi * (2 * math.tanh(2 * beta) ** 2 - 1) * ellipk(k * k))
+    magnetization = (1.0 - math.sinh(2 * beta) ** -4) ** 0.125
+    return energy, magnetization
+
+
+def test_onsager_energy_and_yang_magnetization_at_t2(tmp_path):
+    """L=64 at T=2.0 (correlation length ~1 site, so finite-size corrections are far below the allowance)."""
+    energy, magnetization = _onsager(2.0)
+    allowance = 1e-3  # stated finite-size allowance on E/N and |m| at L=64, T=0.88 Tc
+    res = simcore.run("ising", L=64, T=2.0, sweeps=20_000, thermalize=2_000, start="cold", partitions=4,
+                      executor="serial", seed=3, out=str(tmp_path / "o.h5"))
+    e, m = res.result("energy_per_site"), res.result("abs_magnetization_per_site")
+    assert abs(e.mean - energy) < 4 * e.stderr + allowance, (e, energy)
+    assert abs(m.mean - magnetization) < 4 * m.stderr + allowance, (m, magnetization)

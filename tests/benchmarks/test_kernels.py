@@ -7,9 +7,10 @@ excluded by ``warmup_rounds=1``; rates come from the fastest round.
 """
 import time
 
+import numba
 import numpy as np
 
-from simcore.models import pi, transport
+from simcore.models import ising_kernels, pi, transport
 
 # DESIGN.md section 8: pi darts >= 0.5 G samples/s/core against numpy's ~0.44 G/s.
 PI_TARGET_G_PER_S = 0.5
@@ -66,3 +67,47 @@ def test_transport_kernel_default_slab(benchmark):
 def test_transport_kernel_thick_scattering_slab(benchmark):
     """Scattering-heavy problem: thickness 5, c = 0.9."""
     _bench_transport(benchmark, 200_000 if not benchmark.disabled else 2_000, 5.0, 0.9)
+
+
+# DESIGN.md section 8: 2D Ising 1024^2 at T=2.269, >= 1 flip attempt/ns/core; anchor: naive njit + np.random 0.08.
+ISING_TARGET_FLIPS_PER_NS = 1.0
+
+
+@numba.njit(cache=True)
+def _naive_metropolis_sweep(spins, beta):
+    """The anchor of DESIGN.md section 8: a plain njit sweep drawing np.random per site."""
+    size = spins.shape[0]
+    for i in range(size):
+        for j in range(size):
+            s = spins[i, j]
+            nsum = (spins[(i + 1) % size, j] + spins[i - 1, j] + spins[i, (j + 1) % size] + spins[i, j - 1])
+            if np.random.random() < np.exp(-2.0 * beta * s * nsum):
+                spins[i, j] = -s
+
+
+def _ising_sweep(spins, sweep):
+    for colour in (0, 1):
+        ising_kernels.half_sweep(spins, colour, 0, spins.shape[0], np.uint64(1), np.uint64(sweep), _ISING_BOUNDS)
+
+
+_ISING_BOUNDS = ising_kernels.metropolis_bounds(1 / 2.269, 0.0, 2)
+
+
+def test_ising_metropolis_sweep(benchmark):
+    size = 1024 if not benchmark.disabled else 32
+    spins = np.empty((size, size), dtype=np.int8)
+    ising_kernels.hot_start(spins, np.uint64(1), 0, size)
+    sweeps = iter(range(10**9))
+    benchmark.pedantic(lambda: _ising_sweep(spins, next(sweeps)), rounds=30, warmup_rounds=1)
+    assert abs(ising_kernels.magnetization(spins, 0, size)) < spins.size
+    if benchmark.disabled:
+        return
+    rate = size * size / benchmark.stats.stats.min / 1e9
+    naive = spins.astype(np.int64)
+    _naive_metropolis_sweep(naive, 1 / 2.269)  # compile
+    start = time.perf_counter()
+    _naive_metropolis_sweep(naive, 1 / 2.269)
+    baseline = size * size / (time.perf_counter() - start) / 1e9
+    benchmark.extra_info.update(flips_per_ns=rate, naive_flips_per_ns=baseline, ratio_to_naive=rate / baseline,
+                                target_flips_per_ns=ISING_TARGET_FLIPS_PER_NS)
+    assert rate >= ISING_TARGET_FLIPS_PER_NS
