@@ -32,6 +32,18 @@ def test_worker_exception_exits_1_with_the_worker_traceback(cli, executor):
     assert orphan_segments() == []
 
 
+@pytest.mark.parametrize("executor", ["process", "thread", "serial"])
+def test_lockstep_failure_releases_the_workers_waiting_at_the_barrier(cli, executor):
+    done = cli("run", "tests.support.faulty:LOCKSTEP", "--set", "L=16", "--set", "sweeps=200",
+               "--executor", executor, "--workers", "2", "--seed", "17", "--out", "f.h5", timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "partition 0 (seed 17)" in done.stderr and "deliberate failure at step 5" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("simcore: error: ")
+    assert not (cli.cwd / "f.h5").exists()
+    assert cli.live_processes() == []
+    assert orphan_segments() == []
+
+
 def test_worker_exception_through_the_python_api(tmp_path):
     with pytest.raises(simcore.PartitionFailed) as info:
         simcore.run("tests.support.faulty:MODEL", executor="process", workers=2, out=str(tmp_path / "f.h5"))

@@ -1,9 +1,12 @@
-"""A user model (run as ``tests.support.faulty:MODEL``) whose partition 3 raises.
+"""User models whose partitions fail: ``tests.support.faulty:MODEL`` (batch, partition 3 raises)
+and ``tests.support.faulty:LOCKSTEP`` (ising, the first partition raises at a given step).
 
 It exercises the worker-error path exactly as a researcher's buggy model
 would: the engine must report the worker traceback and exit 1, never hang.
 """
-from simcore.models import pi
+import dataclasses
+
+from simcore.models import ising, pi
 from simcore.models.base import BatchModel, Param
 
 FAILING_PARTITION = 3
@@ -27,4 +30,19 @@ MODEL = BatchModel(
     run_partition=_run_partition,
     reduce=pi.MODEL.reduce,
     warm=pi.MODEL.warm,
+)
+
+
+def _failing_phase(p, seed, step, phase, state, row_start, row_stop):
+    if step == p["failing_step"] and row_start == 0:
+        raise ValueError(f"deliberate failure at step {step}")
+    ising.MODEL.phase(p, seed, step, phase, state, row_start, row_stop)
+
+
+#: The ising model, except that the partition holding row 0 raises at step ``failing_step``
+#: while the other workers wait at the barrier.
+LOCKSTEP = dataclasses.replace(
+    ising.MODEL, name="faulty_lockstep",
+    params=ising.MODEL.params + (Param("failing_step", int, 5, ge=0),),
+    phase=_failing_phase,
 )
