@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from typing import Callable
 
 from ._jit import SINGLE_THREAD_ENV
+from .barrier import SpinBarrier
 from .shm import ArenaSpec, AttachedArena
 
 log = logging.getLogger(__name__)
@@ -293,18 +294,33 @@ def make_executor(kind: str, workers: int, arena: ArenaSpec) -> Executor:
     raise ValueError(f"executor must be one of: process, thread, serial (got {kind!r})")
 
 
+class _NoAbort:
+    """Stands for a ``multiprocessing.Barrier`` in the main process, which must never abort it.
+
+    Its ``abort()`` notifies the sleeping workers and waits for each to wake:
+    if a worker is dead (SIGTERM to the process group, OOM), that wait never
+    ends.  The process executor terminates its workers instead; a worker whose
+    own task fails aborts the barrier for the others itself.
+    """
+
+    def abort(self) -> None:
+        return None
+
+
 @contextmanager
-def lockstep_executor(kind: str, workers: int, arena: ArenaSpec):
+def lockstep_executor(kind: str, workers: int, arena: ArenaSpec, spin_slots=None):
     """``(executor, barrier)``: ``workers`` workers sharing one barrier of ``workers`` parties.
 
     Every submitted lockstep task must run at the same time as the others,
     so exactly ``workers`` tasks are submitted per round (the serial
     executor has one worker and a barrier of one).  ``barrier.abort()``
-    releases the others when one task fails.
+    releases the others when one task fails.  With ``spin_slots`` (process
+    workers only: the shared counters of a :class:`~simcore.barrier.SpinBarrier`)
+    the tasks use that barrier instead of ``multiprocessing.Barrier``.
     """
     if kind == "process":
-        with ProcessExecutor(workers, arena, barrier_parties=workers) as executor:
-            yield executor, executor.barrier
+        with ProcessExecutor(workers, arena, barrier_parties=None if spin_slots is not None else workers) as executor:
+            yield executor, SpinBarrier(spin_slots) if spin_slots is not None else _NoAbort()
         return
     barrier = threading.Barrier(1 if kind == "serial" else workers)
     with _installed_barrier(barrier), make_executor(kind, workers, arena) as executor:

@@ -38,9 +38,12 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from .barrier import SUPPORTED as SPIN_SUPPORTED
+from .barrier import SpinBarrier
+from .barrier import counters as barrier_counters
 from .checkpoint import CheckpointPlan, Snapshot
 from .config import RunConfig
-from .engine import Interrupted, PartitionFailed, RunOutcome, StopFlag, WorkerCrashed, cached_model
+from .engine import POLL_SECONDS, Interrupted, PartitionFailed, RunOutcome, StopFlag, WorkerCrashed, cached_model
 from .executors import current_barrier, lockstep_executor
 from .models.base import LockstepModel, partition_share
 from .shm import SharedArena, arrays_of
@@ -64,13 +67,17 @@ def partition_rows(rows: int, partitions: int) -> list[tuple[int, int]]:
     return [partition_share(rows, partitions, k) for k in range(partitions)]
 
 
-def run_lockstep_task(model_ref: str, params: dict, seed: int, parts: list[tuple[int, int, int]],
+def run_lockstep_task(model_ref: str, params: dict, seed: int, party: int, parts: list[tuple[int, int, int]],
                       first_step: int, stop_step: int, measured_from: int, arena_id: str) -> int:
-    """Worker side of one round: steps [first_step, stop_step) on ``parts`` = [(partition, row_start, row_stop)]."""
+    """Worker ``party``'s side of one round: steps [first_step, stop_step) on ``parts``.
+
+    ``parts`` lists (partition, row_start, row_stop).  The barrier is the
+    arena's spinning one if it has one, else the executor's.
+    """
     model = cached_model(model_ref)
     arrays = arrays_of(arena_id)
     state, sums = arrays["state"], arrays["observables"]
-    barrier = current_barrier()
+    barrier = SpinBarrier(arrays["barrier"], party) if "barrier" in arrays else current_barrier()
     partition = parts[0][0]
     try:
         for step in range(first_step, stop_step):
@@ -115,15 +122,18 @@ def run_lockstep(model: LockstepModel, cfg: RunConfig, *, stop: StopFlag | None 
         else:
             state[...] = start.state
             sums[:start.step - measured_from] = start.sums[:start.step - measured_from]
+        slots = (arena.create("barrier", *barrier_counters(workers))
+                 if cfg.executor == "process" and SPIN_SUPPORTED else None)
         writer = checkpoints.writer() if checkpoints else None
-        with writer or nullcontext(), lockstep_executor(cfg.executor, workers, arena.specs) as (executor, barrier):
+        with writer or nullcontext(), lockstep_executor(cfg.executor, workers, arena.specs, slots) as (executor,
+                                                                                                        barrier):
             log.info("%s: %d steps from step %d, %d partitions on %d %s worker(s)", model.name, steps,
                      start.step if start else 0, cfg.partitions, workers, executor.kind)
             loop = _LockstepLoop(executor, barrier, cfg, model, arena.arena_id, state, sums, rows, workers,
                                  stop, progress, writer, checkpoints)
             loop.run(start.step if start else None)
         result = sums.sum(axis=1)
-        del state, sums
+        del state, sums, slots, loop, barrier  # views of shared memory: gone before the arena closes
     return RunOutcome(result, time.perf_counter() - started, workers, writer.last_written if writer else None,
                       writer.stats if writer else None)
 
@@ -170,12 +180,17 @@ class _LockstepLoop:
             self.writer.finish()
 
     def _round(self, last: int) -> None:
-        futures = [self.executor.submit(run_lockstep_task, self.cfg.model, self.params, self.cfg.seed, group,
+        futures = [self.executor.submit(run_lockstep_task, self.cfg.model, self.params, self.cfg.seed, party, group,
                                         self.step, last, self.measured_from, self.arena_id)
-                   for group in self.groups]
+                   for party, group in enumerate(self.groups)]
         try:
-            done, _ = cf.wait(futures, return_when=cf.FIRST_EXCEPTION)
-            failed = [f for f in done if f.exception() is not None]
+            pending = futures
+            while pending:
+                self.stop.raise_if_aborted()
+                _, pending = cf.wait(pending, timeout=POLL_SECONDS, return_when=cf.FIRST_EXCEPTION)
+                if any(f.done() and f.exception() is not None for f in futures):
+                    break
+            failed = [f for f in futures if f.done() and f.exception() is not None]
             if failed:
                 self.barrier.abort()
                 cf.wait(futures)
