@@ -56,7 +56,8 @@ from .shm import SharedArena, arrays_of
 
 log = logging.getLogger(__name__)
 
-_POLL_SECONDS = 0.2
+#: How often the drivers look at their futures and at the stop flag [s].
+POLL_SECONDS = 0.2
 _EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -93,14 +94,21 @@ class WorkerCrashed(RuntimeError):
 
 
 class StopFlag:
-    """Set by the signal handlers; the driver checks it between partitions."""
+    """Set by the signal handlers; the drivers check it between partitions (or rounds).
+
+    The first request asks for a graceful stop; a second one asks to abort,
+    which the drivers honour at their next poll (at most ``POLL_SECONDS``).
+    """
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self.signum: int | None = None
+        self.aborted = False
 
     def request(self, signum: int) -> None:
-        """Ask the run to stop after the partitions in flight."""
+        """Ask the run to stop after the partitions in flight; asked twice, to abort them."""
+        if self._event.is_set():
+            self.aborted = True
         self.signum = signum
         self._event.set()
 
@@ -108,22 +116,29 @@ class StopFlag:
         """True once a stop was requested."""
         return self._event.is_set()
 
+    def raise_if_aborted(self) -> None:
+        """Raise Interrupted if a second signal came: abandon the work in flight now."""
+        if self.aborted:
+            raise Interrupted(self.signum)
+
 
 @contextmanager
 def graceful_signals(stop: StopFlag):
-    """Route SIGINT/SIGTERM to ``stop`` (the first time) for the duration of the block.
+    """Route SIGINT/SIGTERM to ``stop`` for the duration of the block.
 
-    A second signal raises at once (KeyboardInterrupt unwinds every ``finally``,
-    so shared memory is still unlinked).  Only the main thread can install
-    handlers; elsewhere this is a no-op.
+    The handler only records the request: raising from it could interrupt the
+    pool while it hands a new worker its arguments, and that worker would fail
+    with a traceback.  A second signal makes the driver raise Interrupted at
+    its next poll, well under a second later (Interrupted is a
+    KeyboardInterrupt: it unwinds every ``finally``, so shared memory is
+    still unlinked).  Only the main thread can install handlers; elsewhere
+    this is a no-op.
     """
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
 
     def handler(signum, frame):
-        if stop.is_set():
-            raise Interrupted(signum)
         stop.request(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in _EXIT_CODES}
@@ -267,7 +282,8 @@ class _BatchLoop:
         """Wait up to the poll interval for partitions to finish and record them."""
         if self.writer is not None:
             self.writer.raise_if_failed()
-        done, _ = cf.wait(self.in_flight, timeout=_POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
+        self.stop.raise_if_aborted()
+        done, _ = cf.wait(self.in_flight, timeout=POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
         for future in done:
             partition = self.in_flight.pop(future)
             _check(future, partition)

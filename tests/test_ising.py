@@ -103,3 +103,23 @@ def test_onsager_energy_and_yang_magnetization_at_t2(tmp_path):
     e, m = res.result("energy_per_site"), res.result("abs_magnetization_per_site")
     assert abs(e.mean - energy) < 4 * e.stderr + allowance, (e, energy)
     assert abs(m.mean - magnetization) < 4 * m.stderr + allowance, (m, magnetization)
+
+
+@pytest.mark.parametrize("signals", [("SIGTERM",), ("SIGINT",)])
+def test_signals_to_the_whole_group_end_a_lockstep_run_without_hanging(cli, signals):
+    """As `timeout` or a batch scheduler does: the workers get the signal too (and die of SIGTERM)."""
+    import signal
+
+    proc = cli.start("run", "ising", "--set", "L=256", "--set", "sweeps=1000000", "--workers", "2",
+                     "--checkpoint-every", "0.5", "--out", "g.h5", "--quiet")
+    deadline = time.monotonic() + 60
+    while not (cli.cwd / "g.h5.ckpt.1").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for name in signals:
+        os.killpg(proc.pid, getattr(signal, name))
+        time.sleep(0.3)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode in (1, 130, 143), stderr
+    assert "Traceback" not in stderr
+    assert cli.live_processes() == []
+    assert simcore.read_checkpoint(cli.cwd / "g.h5.ckpt").counters["steps_done"] > 0
