@@ -235,15 +235,20 @@ def cmd_models(args: argparse.Namespace) -> int:
     for model in builtin_models():
         print(f"{model.name}  ({model.driver})  {model.doc}")
         for param in model.params:
-            units = f" [{param.units}]" if param.units else ""
-            print(f"    {param.name:<14} default {param.default!r:<12} {param.describe_range()}{units}  {param.doc}")
+            print(_param_line(param, 14, 12))
         print(f"    results: {', '.join(r.name for r in model.results)}")
         print()
     print("common to all:")
     for param in COMMON_PARAMS:
-        units = f" [{param.units}]" if param.units else ""
-        print(f"    {param.name:<16} default {param.default!r:<10} {param.describe_range()}{units}  {param.doc}")
+        print(_param_line(param, 16, 10))
     return 0
+
+
+def _param_line(param, name_width: int, default_width: int) -> str:
+    """One parameter of ``simcore models``: name, default, allowed range, units and doc."""
+    units = f" [{param.units}]" if param.units else ""
+    return (f"    {param.name:<{name_width}} default {param.default!r:<{default_width}} "
+            f"{param.describe_range()}{units}  {param.doc}")
 
 
 _COMMANDS = {"run": cmd_run, "resume": cmd_resume, "info": cmd_info, "models": cmd_models}

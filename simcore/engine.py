@@ -255,7 +255,7 @@ class _BatchLoop:
 
     def run(self, resumed: bool) -> None:
         if self.progress is not None and self.done.any():
-            self.progress(sum(self._share(int(p)) for p in np.flatnonzero(self.done)))
+            self.progress(self._work_done())
         if self.writer is not None and not resumed:
             self._checkpoint("running")
         limit = self.executor.workers + 2
@@ -299,12 +299,14 @@ class _BatchLoop:
         partitions = self.cfg.partitions
         return self.work * (partition + 1) // partitions - self.work * partition // partitions
 
+    def _work_done(self) -> int:
+        return sum(self._share(int(p)) for p in np.flatnonzero(self.done))
+
     def _checkpoint(self, status: str) -> None:
-        done_count = int(self.done.sum())
         snapshot = Snapshot(
             status=status,
-            counters={"partitions_done": done_count, "partitions": self.cfg.partitions,
-                      "work_done": sum(self._share(int(p)) for p in np.flatnonzero(self.done))},
+            counters={"partitions_done": int(self.done.sum()), "partitions": self.cfg.partitions,
+                      "work_done": self._work_done()},
             arrays={"done": self.done.astype(np.uint8)},
             rows={"tallies": (self.tallies, "done")},
             elapsed_seconds=self.plan.elapsed_before + time.perf_counter() - self.started,

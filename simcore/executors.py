@@ -233,7 +233,6 @@ class ProcessExecutor(Executor):
         super().__init__(workers)
         context = forkserver_context()
         barrier = context.Barrier(barrier_parties) if barrier_parties else None
-        self.barrier = barrier
         self._log_queue = context.Queue()
         self._listener = logging.handlers.QueueListener(self._log_queue, _ForwardToLoggers())
         self._listener.start()

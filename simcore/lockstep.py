@@ -144,7 +144,7 @@ class _LockstepLoop:
     def __init__(self, executor, barrier, cfg: RunConfig, model: LockstepModel, arena_id: str, state, sums,
                  rows: list[tuple[int, int]], workers: int, stop: StopFlag, progress, writer, plan) -> None:
         self.executor, self.barrier = executor, barrier
-        self.cfg, self.model, self.arena_id = cfg, model, arena_id
+        self.cfg, self.arena_id = cfg, arena_id
         self.params = dict(cfg.params)
         self.state, self.sums = state, sums
         self.steps, self.measured_from = model.steps(self.params), model.measured_from(self.params)
@@ -184,19 +184,15 @@ class _LockstepLoop:
                                         self.step, last, self.measured_from, self.arena_id)
                    for party, group in enumerate(self.groups)]
         try:
-            pending = futures
+            pending = set(futures)
             while pending:
                 self.stop.raise_if_aborted()
-                _, pending = cf.wait(pending, timeout=POLL_SECONDS, return_when=cf.FIRST_EXCEPTION)
-                if any(f.done() and f.exception() is not None for f in futures):
-                    break
-            failed = [f for f in futures if f.done() and f.exception() is not None]
-            if failed:
-                self.barrier.abort()
-                cf.wait(futures)
-                _raise_failure(failed[0])
+                done, pending = cf.wait(pending, timeout=POLL_SECONDS, return_when=cf.FIRST_EXCEPTION)
+                failed = next((f for f in done if f.exception() is not None), None)
+                if failed is not None:
+                    _raise_failure(failed)
         except BaseException:
-            self.barrier.abort()  # a second signal: release workers waiting at the barrier
+            self.barrier.abort()  # a failure or a second signal: release the workers waiting at the barrier
             raise
 
     def _checkpoint(self, status: str) -> None:
