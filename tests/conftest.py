@@ -18,11 +18,6 @@ from simcore import shm
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _doctest_tmp_path(doctest_namespace, tmp_path):
-    doctest_namespace["tmp_path"] = tmp_path
-
-
 class CliRun:
     """Runs ``python -m simcore`` in a subprocess tagged by a unique environment marker."""
 
