@@ -168,6 +168,19 @@ def run_partition_task(model_ref: str, params: dict, seed: int, partition: int, 
     return partition
 
 
+def simulate(model: BatchModel, cfg: RunConfig) -> np.ndarray:
+    """Run every partition of ``cfg`` in this process, in order (no pool, no shared memory).
+
+    Returns the (P, K) tally rows, bitwise those :func:`run_batch` returns
+    for the same config; a parameter sweep runs each of its points this way.
+    """
+    params = dict(cfg.params)
+    tallies = np.zeros((cfg.partitions, model.tally_width(params)))
+    for partition in range(cfg.partitions):
+        model.run_partition(params, cfg.seed, partition, cfg.partitions, tallies[partition])
+    return tallies
+
+
 class BatchStart(NamedTuple):
     """Where a resumed batch run starts: which partitions are done and their tally rows."""
 

@@ -76,26 +76,57 @@ def run_lockstep_task(model_ref: str, params: dict, seed: int, party: int, parts
     """
     model = cached_model(model_ref)
     arrays = arrays_of(arena_id)
-    state, sums = arrays["state"], arrays["observables"]
     barrier = SpinBarrier(arrays["barrier"], party) if "barrier" in arrays else current_barrier()
-    partition = parts[0][0]
+    at = [parts[0][0]]
     try:
-        for step in range(first_step, stop_step):
-            for phase in range(model.phases):
-                for partition, start, stop in parts:
-                    model.phase(params, seed, step, phase, state, start, stop)
-                barrier.wait()
-            if step >= measured_from:
-                for partition, start, stop in parts:
-                    model.measure(params, state, start, stop, sums[step - measured_from, partition])
-                barrier.wait()
+        advance(model, params, seed, parts, first_step, stop_step, measured_from, arrays["state"],
+                arrays["observables"], barrier.wait, at)
     except threading.BrokenBarrierError:
         return -1  # another worker failed; the main process reports that one
     except Exception as exc:  # noqa: BLE001 - re-raised with context for the main process
         barrier.abort()
-        raise PartitionFailed(model_ref, partition, seed, f"{type(exc).__name__}: {exc}",
+        raise PartitionFailed(model_ref, at[0], seed, f"{type(exc).__name__}: {exc}",
                               traceback.format_exc()) from None
     return stop_step
+
+
+def advance(model: LockstepModel, params: dict, seed: int, parts, first_step: int, stop_step: int,
+            measured_from: int, state: np.ndarray, sums: np.ndarray, wait: Callable[[], Any],
+            at: list[int] | None = None) -> None:
+    """Steps [first_step, stop_step) of ``parts`` ((partition, row_start, row_stop) triples).
+
+    ``wait()`` is called after every phase and every measurement (the
+    barrier; a no-op when one process owns every partition).  ``at[0]``
+    tracks the partition being worked on, to name it if the model raises.
+    """
+    at = at if at is not None else [0]
+    for step in range(first_step, stop_step):
+        for phase in range(model.phases):
+            for at[0], start, stop in parts:
+                model.phase(params, seed, step, phase, state, start, stop)
+            wait()
+        if step >= measured_from:
+            for at[0], start, stop in parts:
+                model.measure(params, state, start, stop, sums[step - measured_from, at[0]])
+            wait()
+
+
+def simulate(model: LockstepModel, cfg: RunConfig) -> np.ndarray:
+    """Run ``cfg`` start to end in this process (no pool, no shared memory); return the per-step sums.
+
+    The result is bitwise what :func:`run_lockstep` returns for the same
+    config; a parameter sweep runs each of its points this way.
+    """
+    params = dict(cfg.params)
+    steps, measured_from = model.steps(params), model.measured_from(params)
+    rows = partition_rows(model.rows(params), cfg.partitions)
+    state = np.empty(model.state_shape(params), model.state_dtype)
+    sums = np.zeros((steps - measured_from, cfg.partitions, len(model.observables)))
+    for first, last in rows:
+        model.init(params, cfg.seed, state, first, last)
+    parts = [(k, first, last) for k, (first, last) in enumerate(rows)]
+    advance(model, params, cfg.seed, parts, 0, steps, measured_from, state, sums, lambda: None)
+    return sums.sum(axis=1)
 
 
 def run_lockstep(model: LockstepModel, cfg: RunConfig, *, stop: StopFlag | None = None,
