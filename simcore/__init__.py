@@ -4,6 +4,7 @@ Public API::
 
     simcore.run(model, **params) -> Results     run and write HDF5
     simcore.resume(path, **settings) -> Results  continue a checkpointed run exactly
+    simcore.sweep(model, grid, **params) -> Results  one run per grid point, one HDF5 file
     simcore.open_results(path) -> Results        read a results file
     simcore.read_checkpoint(path) -> Checkpoint  read and verify a checkpoint
     simcore.get_model(name), simcore.BUILTIN     the model registry
@@ -19,6 +20,7 @@ from .models import BUILTIN, get_model  # noqa: E402
 from .results import Results, ResultsFileError, open_results  # noqa: E402
 from .runner import resume, run  # noqa: E402
 from .stats import Estimate  # noqa: E402
+from .sweep import sweep  # noqa: E402
 
 __all__ = [
     "BUILTIN",
@@ -39,4 +41,5 @@ __all__ = [
     "read_checkpoint",
     "resume",
     "run",
+    "sweep",
 ]

@@ -56,7 +56,7 @@ def _fail(message: str, code: int = 2):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argparse tree of ``simcore`` (run, resume, info, models)."""
+    """The argparse tree of ``simcore`` (run, resume, sweep, info, models)."""
     parser = _Parser(prog="simcore", description="Monte Carlo and particle simulations on a process pool.")
     parser.add_argument("--version", action="version", version=f"simcore {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -77,6 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
                              "anything that changes results is refused")
     resume.add_argument("--force", action="store_true", help="overwrite the results path if it exists")
     _add_execution_flags(resume)
+
+    sweep = commands.add_parser(
+        "sweep", help="run a model at every point of a parameter grid; one HDF5 file, one row per point",
+        description="Run MODEL at every point of the grid spanned by the --param axes (the first varies "
+                    "slowest); each point is an independent run on one worker, with its own seed.")
+    sweep.add_argument("target", metavar="MODEL|CONFIG.toml", help="model name, module:attr, or a TOML config file")
+    sweep.add_argument("--param", dest="axes", action="append", required=True, metavar="NAME=SPEC",
+                       help="a swept parameter (repeatable): NAME=start:stop:num (num values, ends included) "
+                            "or NAME=v1,v2,...")
+    sweep.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
+                       help="a parameter of every point (repeatable); partitions= sets the points' partitions")
+    sweep.add_argument("--seed", metavar="S", help="64-bit seed of the sweep; point k runs with a seed derived from it")
+    sweep.add_argument("--out", metavar="FILE", help="results file (default: sweep.h5, numbered if taken)")
+    sweep.add_argument("--force", action="store_true", help="overwrite --out (and its old checkpoints) if it exists")
+    _add_execution_flags(sweep)
 
     info = commands.add_parser("info", help="summarise a results file")
     info.add_argument("file", help="an HDF5 file written by simcore run")
@@ -162,6 +177,26 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``simcore sweep``: validate every grid point, then run them as one batch and write one file."""
+    from .runner import execute
+    from .sweep import parse_axis, prepare_sweep
+
+    _configure_logging(args.log_level)
+    target, values = _run_values(args)
+    grid: dict[str, list] = {}
+    for text in args.axes:
+        name, axis = parse_axis(text)
+        if name in grid:
+            raise ConfigError(f"--param {name} is given twice")
+        grid[name] = axis
+    model, cfg, out = prepare_sweep(target, grid, values, force=args.force)
+    path = _with_progress(args, model, cfg, lambda progress: execute(model, cfg, out, force=args.force,
+                                                                     progress=progress))
+    _summarise(args, path)
+    return 0
+
+
 def _with_progress(args: argparse.Namespace, model, cfg, body) -> Path:
     """Clean orphans of dead runs, then call ``body(progress)`` under a tqdm bar on stderr."""
     from tqdm import tqdm
@@ -181,9 +216,32 @@ def _summarise(args: argparse.Namespace, path: Path) -> None:
     if args.quiet:
         return
     with open_results(path) as results:
-        for name in results.names:
-            print(f"{name:>16} = {results.result(name)}")
+        for line in _result_lines(results):
+            print(line)
     print(f"wrote {path}")
+
+
+def _result_lines(results) -> list[str]:
+    """Each result as ``name = mean ± stderr``; for a sweep, a table with one row per point."""
+    if results.model != "sweep":
+        return [f"{name:>16} = {results.result(name)}" for name in results.names]
+    from .stats import Estimate
+    from .sweep import axis_names
+
+    axes = axis_names(results.config)
+    names = [name for name in results.series_data if f"{name}_stderr" in results.series_data]
+    cells = [[*axes, *names]]
+    for k in range(len(results.series("point"))):
+        row = [_plain(results.series(axis)[k]) for axis in axes]
+        row += [str(Estimate(float(results.series(n)[k]), float(results.series(f"{n}_stderr")[k]), 1))
+                for n in names]
+        cells.append(row)
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    return ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
+
+
+def _plain(value) -> str:
+    return value.decode() if isinstance(value, bytes) else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -204,8 +262,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     for line in results.config.strip().splitlines():
         print(f"    {line}")
     print("results")
-    for name in results.names:
-        print(f"    {name:>16} = {results.result(name)}")
+    for line in _result_lines(results):
+        print(f"    {line}")
     return 0
 
 
@@ -251,7 +309,7 @@ def _param_line(param, name_width: int, default_width: int) -> str:
             f"{param.describe_range()}{units}  {param.doc}")
 
 
-_COMMANDS = {"run": cmd_run, "resume": cmd_resume, "info": cmd_info, "models": cmd_models}
+_COMMANDS = {"run": cmd_run, "resume": cmd_resume, "sweep": cmd_sweep, "info": cmd_info, "models": cmd_models}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -150,8 +150,8 @@ class RunConfig:
 
     def to_toml(self) -> str:
         """Canonical TOML of what determines the results (model, seed, partitions, params)."""
-        lines = [f"model = {_toml_value(self.model)}", f"seed = {self.seed}", f"partitions = {self.partitions}"]
-        lines += [f"{name} = {_toml_value(value)}" for name, value in self.params.items()]
+        lines = [f"model = {toml_value(self.model)}", f"seed = {self.seed}", f"partitions = {self.partitions}"]
+        lines += [f"{name} = {toml_value(value)}" for name, value in self.params.items()]
         return "\n".join(lines) + "\n"
 
     def settings(self) -> dict[str, Any]:
@@ -164,7 +164,8 @@ class RunConfig:
         return hashlib.sha256(self.to_toml().encode()).hexdigest()
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """``value`` (bool, int, float incl. inf, or str) as a TOML scalar."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -226,6 +227,9 @@ def build_config(model: Model, values: Mapping[str, Any], model_ref: str | None 
         resolved[name] = value
     if resolved["partitions"] is None:
         resolved["partitions"] = model.default_partitions(params)
+    if getattr(model, "fixed_partitions", False) and resolved["partitions"] != model.default_partitions(params):
+        raise ConfigError(f"partitions of {model.name} is fixed at {model.default_partitions(params)} "
+                          f"(got {resolved['partitions']})")
     if isinstance(model, LockstepModel) and resolved["partitions"] > model.rows(params):
         raise ConfigError(f"partitions must be at most {model.rows(params)} for {model.name} "
                           f"(one row of the lattice at least each; got {resolved['partitions']})")

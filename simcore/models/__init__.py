@@ -13,6 +13,8 @@ from .base import BatchModel, LockstepModel, Model
 
 #: Built-in models, in the order ``simcore models`` lists them.
 BUILTIN = ("pi", "transport", "ising")
+#: Models made of other models, resolved by name too (``simcore sweep`` builds their parameters).
+COMPOSITE = {"sweep": "simcore.sweep:SWEEP"}
 
 
 class UnknownModelError(ValueError):
@@ -21,6 +23,7 @@ class UnknownModelError(ValueError):
 
 def get_model(reference: str) -> Model:
     """Return the model named ``reference`` (built-in name or ``module:attr``)."""
+    reference = COMPOSITE.get(reference, reference)
     if ":" in reference:
         module_name, _, attribute = reference.partition(":")
         try:

@@ -104,6 +104,9 @@ class BatchModel:
     * ``reduce(p, tallies)``     -- (P, K) tallies -> :class:`Reduction`
     * ``check(p)``               -- cross-parameter constraints (raise ``ValueError``)
     * ``warm()``                 -- compile or load every kernel once
+
+    ``fixed_partitions``: the partition count is always ``default_partitions(p)``
+    (one per unit of a fixed list, e.g. the points of a sweep).
     """
 
     name: str
@@ -119,6 +122,7 @@ class BatchModel:
     warm: Callable[[], None]
     check: Callable[[Mapping[str, Any]], None] = lambda p: None
     references: tuple[str, ...] = ()
+    fixed_partitions: bool = False
     driver: str = field(default="batch", init=False)
 
     def param(self, name: str) -> Param:

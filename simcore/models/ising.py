@@ -72,7 +72,9 @@ def _reduce(p, sums: np.ndarray) -> Reduction:
 
     def jackknifed(estimator):
         value, stderr = jackknife(blocks, estimator)
-        return ResultValue(estimator(blocks), Estimate(value, stderr, n, ""), "jackknife")
+        with np.errstate(invalid="ignore", divide="ignore"):  # a small lattice's block may have <m^2> = 0: nan
+            per_block = estimator(blocks)
+        return ResultValue(per_block, Estimate(value, stderr, n, ""), "jackknife")
 
     results = {
         "energy_per_site": ResultValue(blocks[:, 0], Estimate(energy.mean, energy.stderr, n, "J"), "blocking"),
