@@ -2,8 +2,9 @@
 
 Runs the transport model on a half-space for several scattering ratios c, in
 the rod model (reflection (1-k)/(1+k), k = sqrt(1-c)) and with 3D isotropic
-scattering at normal incidence, and writes ``slab_albedo.h5`` (one row per
-point, with the analytic rod curve) and ``slab_albedo.png``.
+scattering at normal incidence, as one ``simcore.sweep``, and writes
+``slab_albedo.h5`` (the sweep: one row per point) and ``slab_albedo.png``
+(with the analytic rod curve).
 
     python experiments/slab_albedo.py [--histories N] [--outdir DIR]
 """
@@ -13,7 +14,6 @@ import argparse
 import math
 from pathlib import Path
 
-import h5py
 import matplotlib
 
 matplotlib.use("Agg")
@@ -32,19 +32,10 @@ def rod_albedo(c: np.ndarray) -> np.ndarray:
     return (1.0 - k) / (1.0 + k)
 
 
-def sweep(histories: int, outdir: Path) -> dict[str, np.ndarray]:
-    """Run every (directions, c) point; return reflection means and errors per directions."""
-    table: dict[str, np.ndarray] = {}
-    for directions in DIRECTIONS:
-        means, errors = [], []
-        for c in SCATTER_RATIOS:
-            res = simcore.run("transport", histories=histories, thickness=math.inf, scatter_ratio=c,
-                              directions=directions, out=str(outdir / f"albedo-{directions}-{c}.h5"), force=True)
-            means.append(res.mean("reflection"))
-            errors.append(res.stderr("reflection"))
-        table[f"{directions}_reflection"] = np.array(means)
-        table[f"{directions}_stderr"] = np.array(errors)
-    return table
+def albedo_sweep(histories: int, out: Path) -> simcore.Results:
+    """One sweep over (directions, c) on a half-space at normal incidence; one row per point."""
+    return simcore.sweep("transport", {"directions": list(DIRECTIONS), "scatter_ratio": list(SCATTER_RATIOS)},
+                         histories=histories, thickness=math.inf, out=str(out), force=True)
 
 
 def main() -> None:
@@ -54,12 +45,12 @@ def main() -> None:
     args = parser.parse_args()
     args.outdir.mkdir(parents=True, exist_ok=True)
     c = np.array(SCATTER_RATIOS)
-    table = sweep(args.histories, args.outdir)
-    with h5py.File(args.outdir / "slab_albedo.h5", "w") as handle:
-        handle["scatter_ratio"] = c
-        handle["rod_exact"] = rod_albedo(c)
-        for name, values in table.items():
-            handle[name] = values
+    res = albedo_sweep(args.histories, args.outdir / "slab_albedo.h5")
+    table = {}
+    for directions in DIRECTIONS:
+        rows = res.series("directions") == directions.encode()
+        table[f"{directions}_reflection"] = res.series("reflection")[rows]
+        table[f"{directions}_stderr"] = res.series("reflection_stderr")[rows]
     fine = np.linspace(0, 0.99, 200)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(fine, rod_albedo(fine), "k-", lw=1, label="rod, exact (1-k)/(1+k)")

@@ -123,3 +123,23 @@ def test_signals_to_the_whole_group_end_a_lockstep_run_without_hanging(cli, sign
     assert "Traceback" not in stderr
     assert cli.live_processes() == []
     assert simcore.read_checkpoint(cli.cwd / "g.h5.ckpt").counters["steps_done"] > 0
+
+
+@pytest.mark.slow
+def test_binder_crossings_of_l8_l16_l32_lie_within_half_a_percent_of_onsager_tc(tmp_path):
+    """U4(T) of L = 8, 16, 32 on 9 temperatures around Tc, 8e5 sweeps a point (~2 min on 2 cores).
+
+    Measured (seed 2): T(8,16) = 2.2629 +- 0.0012 (-0.28 %, the known finite-size shift of small
+    lattices, ~L^-2.75), T(16,32) = 2.2700 +- 0.0010 (+0.04 %).  The error bars must be small enough
+    that 0.5 % is a real test: each below 0.1 % of Tc.
+    """
+    from simcore.analysis import sweep_crossings
+
+    tc = 2.0 / math.log(1.0 + math.sqrt(2.0))
+    res = simcore.sweep("ising", {"L": [8, 16, 32], "T": [2.23 + 0.01 * k for k in range(9)]}, sweeps=800_000,
+                        thermalize=40_000, partitions=1, seed=2, out=str(tmp_path / "binder.h5"))
+    found = sweep_crossings(res, "T", "binder", "L")
+    assert [(a, b) for a, b, _ in found] == [(8, 16), (16, 32)]
+    for small, large, estimate in found:
+        assert estimate.stderr < 0.001 * tc, (small, large, estimate)
+        assert abs(estimate.mean - tc) < 0.005 * tc, (small, large, estimate, tc)
