@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 from .checkpoint import existing_checkpoints
 from .models.base import LockstepModel, Model, Param
+from .outlock import is_claimed
 from .rng import MAX_SEED
 
 EXECUTORS = ("process", "thread", "serial")
@@ -36,12 +37,17 @@ COMMON_PARAMS = (
     Param("checkpoint_mode", str, "async", choices=("async", "sync"),
           doc="async: a background thread writes; sync: the run stops while writing"),
     Param("checkpoint_keep", int, 2, ge=1, le=100, doc="checkpoint files kept (newest first)"),
+    Param("max_retries", int, 2, ge=0, le=100,
+          doc="times a partition whose worker died (killed, OOM, crash, unit_timeout) is run again"),
+    Param("unit_timeout", float, 0.0, ge=0, units="s",
+          doc="wall time after which a running partition counts as hung and its worker is killed; 0 = none"),
 )
 _COMMON_NAMES = tuple(p.name for p in COMMON_PARAMS)
 
 #: Settings that say how a run executes, not what it computes: the only
 #: ones ``simcore resume`` lets a user change.
-RUN_SETTINGS = ("workers", "executor", "checkpoint_every", "checkpoint_mode", "checkpoint_keep")
+RUN_SETTINGS = ("workers", "executor", "checkpoint_every", "checkpoint_mode", "checkpoint_keep", "max_retries",
+                "unit_timeout")
 
 
 class ConfigError(ValueError):
@@ -144,6 +150,8 @@ class RunConfig:
     checkpoint_every: float = 60.0
     checkpoint_mode: str = "async"
     checkpoint_keep: int = 2
+    max_retries: int = 2
+    unit_timeout: float = 0.0
 
     def __hash__(self) -> int:
         return hash(self.to_toml())
@@ -233,6 +241,10 @@ def build_config(model: Model, values: Mapping[str, Any], model_ref: str | None 
     if isinstance(model, LockstepModel) and resolved["partitions"] > model.rows(params):
         raise ConfigError(f"partitions must be at most {model.rows(params)} for {model.name} "
                           f"(one row of the lattice at least each; got {resolved['partitions']})")
+    if resolved["unit_timeout"] > 0 and (resolved["executor"] != "process" or isinstance(model, LockstepModel)):
+        raise ConfigError("unit_timeout needs the process executor and a batch model (a thread cannot be "
+                          f"stopped, a lockstep step has no single owner); got executor {resolved['executor']!r} "
+                          f"for {model.name}")
     if resolved["workers"] is None:
         resolved["workers"] = default_workers()
     out = resolved["out"]
@@ -249,12 +261,14 @@ def build_config(model: Model, values: Mapping[str, Any], model_ref: str | None 
         checkpoint_every=resolved["checkpoint_every"],
         checkpoint_mode=resolved["checkpoint_mode"],
         checkpoint_keep=resolved["checkpoint_keep"],
+        max_retries=resolved["max_retries"],
+        unit_timeout=resolved["unit_timeout"],
     )
 
 
 def _taken(path: Path) -> bool:
-    """True if ``path`` or a checkpoint of it exists."""
-    return path.exists() or bool(existing_checkpoints(path))
+    """True if ``path`` or a checkpoint of it exists, or a live run is writing it."""
+    return path.exists() or bool(existing_checkpoints(path)) or is_claimed(path)
 
 
 def resolve_out_path(cfg: RunConfig, force: bool) -> Path:
@@ -269,6 +283,9 @@ def resolve_out_path(cfg: RunConfig, force: bool) -> Path:
         path = Path(cfg.out)
         if path.is_dir():
             raise ConfigError(f"out {cfg.out!r} is a directory; give a file name")
+        if is_claimed(path):
+            raise ConfigError(f"out {cfg.out!r} is being written by another simcore run; wait for it to finish, "
+                              "or choose another --out")
         if path.exists() and not force:
             raise ConfigError(f"out {cfg.out!r} already exists; use --force to overwrite it or choose another --out")
         if existing_checkpoints(path) and not force:

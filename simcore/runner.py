@@ -20,6 +20,7 @@ from .engine import BatchStart, StopFlag, graceful_signals, run_batch
 from .lockstep import LockstepStart, lockstep_start, run_lockstep
 from .models import get_model
 from .models.base import BatchModel, LockstepModel, Model
+from .outlock import OutLock, is_claimed, try_claim
 from .results import Results, ResultsFileError, open_results, write_results
 
 log = logging.getLogger(__name__)
@@ -50,19 +51,40 @@ def checkpoint_plan(model: Model, cfg: RunConfig, out: Path,
 
 def execute(model: Model, cfg: RunConfig, out: Path, *, force: bool = False,
             progress: Callable[[int], Any] | None = None, resumed: Checkpoint | None = None) -> Path:
-    """Run a prepared config (from scratch, or from ``resumed``) and write its results file."""
-    if force and resumed is None:
-        for stale in checkpoint_files(out):
-            stale.unlink()
-    start = _start_of(model, cfg, resumed) if resumed else None
-    driver = run_lockstep if isinstance(model, LockstepModel) else run_batch
-    stop = StopFlag()
-    with graceful_signals(stop):
-        outcome = driver(model, cfg, stop=stop, progress=progress, start=start,
-                         checkpoints=checkpoint_plan(model, cfg, out, resumed))
-    path = _write(model, cfg, out, outcome.tallies, outcome.wall_seconds, outcome.workers, force)
+    """Run a prepared config (from scratch, or from ``resumed``) and write its results file.
+
+    The run holds ``out`` (:mod:`simcore.outlock`) from its first checkpoint
+    to its results: a second run or resume of the same path is refused
+    (ConfigError), and a default name taken meanwhile moves on to the next.
+    """
+    with _claim(cfg, out, force, resumed) as claim:
+        out = claim.out
+        if force and resumed is None:
+            for stale in checkpoint_files(out):
+                stale.unlink()
+        start = _start_of(model, cfg, resumed) if resumed else None
+        driver = run_lockstep if isinstance(model, LockstepModel) else run_batch
+        stop = StopFlag()
+        with graceful_signals(stop):
+            outcome = driver(model, cfg, stop=stop, progress=progress, start=start,
+                             checkpoints=checkpoint_plan(model, cfg, out, resumed))
+        path = _write(model, cfg, out, outcome.tallies, outcome.wall_seconds, outcome.workers, force)
     log.info("wrote %s in %.2f s", path, outcome.wall_seconds)
     return path
+
+
+def _claim(cfg: RunConfig, out: Path, force: bool, resumed: Checkpoint | None) -> OutLock:
+    """Claim ``out``, or the next default name if ``out`` was chosen by default and another run took it."""
+    for _ in range(1000):
+        claim = try_claim(out)
+        if isinstance(claim, OutLock):
+            return claim
+        if cfg.out is not None or resumed is not None:
+            holder = f" (pid {claim})" if claim else ""
+            raise ConfigError(f"out {str(out)!r} is being written by another simcore run{holder}; "
+                              "wait for it to finish, or choose another --out")
+        out = resolve_out_path(cfg, force)
+    raise ConfigError(f"no free default results name near {str(out)!r}; choose one with --out")
 
 
 def _write(model: Model, cfg: RunConfig, out: Path, tallies, wall_seconds: float, workers: int,
@@ -148,6 +170,9 @@ def prepare_resume(target: str | Path, overrides: dict[str, Any], force: bool = 
         return ResumePlan(None, None, target, None)
     checkpoint = latest_checkpoint(target)
     out = checkpoint.results_path
+    if is_claimed(out):
+        raise ConfigError(f"{str(out)!r} is being written by a running simcore process; it cannot be resumed "
+                          "while it runs")
     if out.exists() and _is_results_file(out) and not force:
         return ResumePlan(None, None, out, None)
     model = get_model(checkpoint.model)
