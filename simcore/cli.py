@@ -52,6 +52,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _fail(message: str, code: int = 2):
     sys.stderr.write(f"simcore: error: {message}\n")
+    for handler in logging.getLogger().handlers:  # the --log-file gets the last word too
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(logging.makeLogRecord({"name": "simcore", "levelno": logging.ERROR,
+                                                  "levelname": "ERROR", "msg": message}))
     raise SystemExit(code)
 
 
@@ -108,12 +112,21 @@ def _add_execution_flags(parser: argparse.ArgumentParser) -> None:
                         help="wall time between checkpoints <out>.ckpt (default 60; 0 disables)")
     parser.add_argument("--checkpoint-mode", metavar="MODE", help="async (default) or sync")
     parser.add_argument("--checkpoint-keep", metavar="K", help="checkpoints kept, newest first (default 2)")
+    parser.add_argument("--max-retries", metavar="N",
+                        help="times a partition whose worker died or hung is run again (default 2)")
+    parser.add_argument("--unit-timeout", metavar="SECONDS",
+                        help="kill a worker whose partition runs longer than this and retry it (default 0: never)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="validate everything, print the config that would run and the results path, run nothing")
     parser.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         type=str.upper, help="console log level (default WARNING)")
+    parser.add_argument("--log-file", metavar="FILE",
+                        help="also append the log, workers' records included, to FILE (INFO and up, timestamped)")
 
 
-_FLAGS = ("workers", "seed", "executor", "out", "checkpoint_every", "checkpoint_mode", "checkpoint_keep")
+_FLAGS = ("workers", "seed", "executor", "out", "checkpoint_every", "checkpoint_mode", "checkpoint_keep", "max_retries",
+          "unit_timeout")
 
 
 def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -141,21 +154,36 @@ def _run_values(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return target, values
 
 
-def _configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("simcore: %(levelname)s: %(message)s"))
+def _configure_logging(args: argparse.Namespace) -> None:
+    """Console log at ``--log-level``; with ``--log-file``, INFO and up (or DEBUG) to that file too."""
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("simcore: %(levelname)s: %(message)s"))
+    console_level = logging.getLevelName(args.log_level)
+    console.setLevel(console_level)
+    console.addFilter(lambda record: record.levelno >= console_level)  # tqdm's redirect keeps filters, not levels
+    handlers: list[logging.Handler] = [console]
+    if args.log_file:
+        try:
+            to_file = logging.FileHandler(args.log_file, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"--log-file {args.log_file!r} cannot be opened: {exc.strerror}") from None
+        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        to_file.setLevel(min(logging.INFO, console_level))
+        handlers.append(to_file)
     root = logging.getLogger()
-    root.handlers = [handler]
-    root.setLevel(level)
+    root.handlers = handlers
+    root.setLevel(min(handler.level for handler in handlers))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``simcore run``: validate everything, then run and write the results file."""
     from .runner import execute, prepare
 
-    _configure_logging(args.log_level)
+    _configure_logging(args)
     target, values = _run_values(args)
     model, cfg, out = prepare(target, values, force=args.force)
+    if args.dry_run:
+        return _dry_run(cfg, out)
     path = _with_progress(args, model, cfg, lambda progress: execute(model, cfg, out, force=args.force,
                                                                      progress=progress))
     _summarise(args, path)
@@ -166,8 +194,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     """``simcore resume``: continue a run from its newest complete checkpoint."""
     from .runner import continue_run, prepare_resume
 
-    _configure_logging(args.log_level)
+    _configure_logging(args)
     plan = prepare_resume(args.target, _flag_values(args), force=args.force)
+    if args.dry_run and not plan.finished:
+        return _dry_run(plan.cfg, plan.out)
     if plan.finished:
         print(f"simcore: the run has already finished; its results are in {plan.out} (nothing to do)")
         return 0
@@ -182,7 +212,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .runner import execute
     from .sweep import parse_axis, prepare_sweep
 
-    _configure_logging(args.log_level)
+    _configure_logging(args)
     target, values = _run_values(args)
     grid: dict[str, list] = {}
     for text in args.axes:
@@ -191,9 +221,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             raise ConfigError(f"--param {name} is given twice")
         grid[name] = axis
     model, cfg, out = prepare_sweep(target, grid, values, force=args.force)
+    if args.dry_run:
+        return _dry_run(cfg, out)
     path = _with_progress(args, model, cfg, lambda progress: execute(model, cfg, out, force=args.force,
                                                                      progress=progress))
     _summarise(args, path)
+    return 0
+
+
+def _dry_run(cfg, out: Path) -> int:
+    """``--dry-run``: the validated config (canonical TOML), how it would run, and where it would write."""
+    print(cfg.to_toml(), end="")
+    print("# " + "  ".join(f"{name} = {value}" for name, value in cfg.settings().items()))
+    print(f"# valid; would write {out}")
     return 0
 
 

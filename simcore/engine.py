@@ -13,6 +13,9 @@
         keep at most W + 2 partitions submitted         # bounded queue
         wait for one to finish (0.2 s at most); done[p] = True
         on failure: stop the executor, raise             # remote traceback kept
+        a worker died (or ran past unit_timeout): rebuild the pool, queue the
+            lost partitions again; the dead worker's partition is charged
+            one attempt, and more than max_retries stop the run
         every checkpoint_every seconds: checkpoint("running")
     checkpoint("finished"); join the writer
     copy tallies out of shared memory; unlink the arena (every exit path)
@@ -36,6 +39,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import functools
 import logging
+import os
 import signal
 import threading
 import time
@@ -116,6 +120,10 @@ class StopFlag:
         """True once a stop was requested."""
         return self._event.is_set()
 
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a stop request; True if there is one."""
+        return self._event.wait(timeout)
+
     def raise_if_aborted(self) -> None:
         """Raise Interrupted if a second signal came: abandon the work in flight now."""
         if self.aborted:
@@ -157,9 +165,16 @@ def cached_model(reference: str):
 
 def run_partition_task(model_ref: str, params: dict, seed: int, partition: int, partitions: int,
                        arena_id: str) -> int:
-    """Worker-side body of one partition: fill its tally row in shared memory."""
+    """Worker-side body of one partition: fill its tally row in shared memory.
+
+    It first signs the partition's row of ``runners`` (pid, start time on the
+    monotonic clock), so the main process knows whose death lost it and how
+    long it has been running.
+    """
     try:
-        row = arrays_of(arena_id)["tallies"][partition]
+        arrays = arrays_of(arena_id)
+        arrays["runners"][partition] = (os.getpid(), time.monotonic())
+        row = arrays["tallies"][partition]
         row[...] = 0.0
         cached_model(model_ref).run_partition(params, seed, partition, partitions, row)
     except Exception as exc:  # noqa: BLE001 - re-raised with context for the main process
@@ -213,7 +228,7 @@ def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None
     Raises
     ------
     PartitionFailed  a partition raised in a worker (remote traceback attached)
-    WorkerCrashed    a worker process died
+    WorkerCrashed    a partition's worker died (or hung) on more than max_retries + 1 attempts
     CheckpointError  a checkpoint could not be written (older ones are intact)
     Interrupted      SIGINT/SIGTERM: partitions in flight were finished and,
                      if checkpointing, a final checkpoint was written; a
@@ -227,6 +242,7 @@ def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None
     model.warm()
     with SharedArena() as arena:
         tallies = arena.create("tallies", (partitions, model.tally_width(params)), np.float64)
+        runners = arena.create("runners", (partitions, 2), np.float64)
         done = np.zeros(partitions, dtype=bool)
         if start is not None:
             done[:] = start.done
@@ -235,11 +251,11 @@ def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None
         with writer or nullcontext(), make_executor(cfg.executor, workers, arena.specs) as executor:
             log.info("%s: %d partitions (%d to run) on %d %s worker(s)", model.name, partitions,
                      partitions - int(done.sum()), executor.workers, executor.kind)
-            loop = _BatchLoop(executor, cfg, model, arena.arena_id, tallies, done, stop, progress,
+            loop = _BatchLoop(executor, cfg, model, arena.arena_id, tallies, runners, done, stop, progress,
                               writer, checkpoints)
             loop.run(resumed=start is not None)
         result = tallies.copy()
-        del tallies
+        del tallies, runners, loop
     return RunOutcome(result, time.perf_counter() - started, workers, writer.last_written if writer else None,
                         writer.stats if writer else None)
 
@@ -248,9 +264,12 @@ class _BatchLoop:
     """The submit / collect / checkpoint loop of one batch run (module docstring)."""
 
     def __init__(self, executor, cfg: RunConfig, model: BatchModel, arena_id: str, tallies: np.ndarray,
-                 done: np.ndarray, stop: StopFlag, progress, writer: CheckpointWriter | None,
+                 runners: np.ndarray, done: np.ndarray, stop: StopFlag, progress, writer: CheckpointWriter | None,
                  plan: CheckpointPlan | None) -> None:
         self.executor = executor
+        self.runners = runners
+        self.attempts = np.zeros(cfg.partitions, dtype=np.int64)
+        self.blameless_rebuilds = 0
         self.cfg = cfg
         self.params = dict(cfg.params)
         self.arena_id = arena_id
@@ -277,6 +296,7 @@ class _BatchLoop:
                 self._interrupt()
             while self.pending and len(self.in_flight) < limit:
                 partition = self.pending.popleft()
+                self.runners[partition] = 0.0
                 future = self.executor.submit(run_partition_task, self.cfg.model, self.params, self.cfg.seed,
                                               partition, self.cfg.partitions, self.arena_id)
                 self.in_flight[future] = partition
@@ -297,12 +317,69 @@ class _BatchLoop:
             self.writer.raise_if_failed()
         self.stop.raise_if_aborted()
         done, _ = cf.wait(self.in_flight, timeout=POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
-        for future in done:
-            partition = self.in_flight.pop(future)
-            _check(future, partition)
-            self.done[partition] = True
-            if self.progress is not None:
-                self.progress(self._share(partition))
+        finished = [(future, self.in_flight.pop(future)) for future in done]
+        lost = [partition for future, partition in finished if not self._record(future, partition)]
+        if lost:
+            self._recover(lost, hung=[])
+        elif self.cfg.unit_timeout > 0:
+            now = time.monotonic()
+            hung = [p for p in self.in_flight.values()
+                    if self.runners[p, 0] and now - self.runners[p, 1] > self.cfg.unit_timeout]
+            if hung:
+                self._recover([], hung)
+
+    def _record(self, future: cf.Future, partition: int) -> bool:
+        """Record a finished partition; False if it was lost with its pool (broken or cancelled)."""
+        if future.cancelled() or isinstance(future.exception(), cf.BrokenExecutor):
+            return False
+        future.result()  # a PartitionFailed from the worker propagates
+        self.done[partition] = True
+        if self.progress is not None:
+            self.progress(self._share(partition))
+        return True
+
+    def _recover(self, lost: list[int], hung: list[int]) -> None:
+        """A worker died (``lost``: partitions whose futures broke) or hung: rebuild the pool, run them again.
+
+        The partitions whose runner died (or hung) are charged one attempt;
+        the others of the old pool were only stopped with it and run again
+        free.  A partition charged more than ``max_retries`` times stops the
+        run with WorkerCrashed (exit 1) naming it; checkpoints are kept.
+        """
+        rebuild = getattr(self.executor, "rebuild", None)
+        if rebuild is None:
+            raise WorkerCrashed(f"the {self.executor.kind} executor broke while running partition(s) "
+                                f"{_listed(lost)}; checkpoints are kept")
+        codes = rebuild(kill=bool(hung))
+        lost = sorted(set(lost) | {p for f, p in self.in_flight.items() if not self._record(f, p)})
+        self.in_flight.clear()
+        died = {pid for pid, code in codes.items() if code not in (None, 0, -signal.SIGTERM)}
+        if not died and not hung:
+            self.stop.wait(POLL_SECONDS)  # all got SIGTERM: most likely with the main process (timeout, scheduler)
+        self.pending.extendleft(reversed(lost))
+        if self.stop.is_set():
+            self._interrupt()
+        started = [p for p in lost if self.runners[p, 0]]
+        blamed = hung or [p for p in started if int(self.runners[p, 0]) in died] or started
+        if not blamed:
+            self.blameless_rebuilds += 1
+            if self.blameless_rebuilds > self.cfg.max_retries:
+                raise WorkerCrashed("worker processes keep dying before they run any partition; checkpoints are kept")
+            return
+        self.attempts[blamed] += 1
+        if hung:
+            cause = f"partition(s) {_listed(blamed)} ran longer than unit_timeout = {self.cfg.unit_timeout:g} s"
+        else:
+            cause = "; ".join(f"worker {pid} {_exit_cause(codes[pid])} while running partition(s) "
+                              f"{_listed(p for p in blamed if int(self.runners[p, 0]) == pid)}"
+                              for pid in sorted(died)) or f"a worker died while running partition(s) {_listed(blamed)}"
+        over = [p for p in blamed if self.attempts[p] > self.cfg.max_retries]
+        if over:
+            raise WorkerCrashed(f"partition(s) {_listed(over)} failed on each of {self.attempts[over[0]]} attempts, "
+                                f"the last time: {cause}; stopping (max_retries = {self.cfg.max_retries}): results "
+                                "were not written, checkpoints are kept")
+        log.warning("%s; partition(s) %s lost with the pool, running them again on a new one (attempt %d of %d)",
+                    cause, _listed(lost), int(self.attempts[blamed].max()) + 1, self.cfg.max_retries + 1)
 
     def _drain(self) -> None:
         while self.in_flight:
@@ -342,11 +419,16 @@ class _BatchLoop:
         raise Interrupted(self.stop.signum, checkpoint)
 
 
-def _check(future: cf.Future, partition: int) -> None:
-    try:
-        future.result()
-    except cf.BrokenExecutor as exc:
-        raise WorkerCrashed(
-            f"a worker process died while running partition {partition} "
-            "(killed, out of memory or crashed); results were not written, checkpoints are kept"
-        ) from exc
+def _listed(partitions) -> str:
+    return ", ".join(str(int(p)) for p in partitions)
+
+
+def _exit_cause(code: int | None) -> str:
+    """How a worker process ended, from its exit code, in words."""
+    if code is None:
+        return "did not exit"
+    if code < 0:
+        name = signal.Signals(-code).name
+        hint = " (out of memory, or killed)" if -code == signal.SIGKILL else ""
+        return f"was killed by {name}{hint}"
+    return f"exited with status {code}"

@@ -205,10 +205,19 @@ def _init_process_worker(spec: ArenaSpec, log_queue, log_level: int, lifeline, b
     threading.Thread(target=_exit_when_main_dies, args=(lifeline,), name="simcore-lifeline",
                      daemon=True).start()
     root = logging.getLogger()
-    root.handlers = [logging.handlers.QueueHandler(log_queue)]
+    handler = logging.handlers.QueueHandler(log_queue)
+    handler.addFilter(_tag_with_worker)
+    root.handlers = [handler]
     root.setLevel(log_level)
     _attached = AttachedArena(spec)
     log.debug("worker %d attached arena %s", os.getpid(), spec.arena_id)
+
+
+def _tag_with_worker(record: logging.LogRecord) -> bool:
+    """Prefix a worker's log message with ``[worker <pid>]`` before it travels to the main process."""
+    record.msg = f"[worker {os.getpid()}] {record.getMessage()}"
+    record.args = None
+    return True
 
 
 class _ForwardToLoggers(logging.Handler):
@@ -237,16 +246,36 @@ class ProcessExecutor(Executor):
         self._listener = logging.handlers.QueueListener(self._log_queue, _ForwardToLoggers())
         self._listener.start()
         self._lifeline = context.Pipe(duplex=False)  # (read end for workers, write end kept here)
-        self._pool = cf.ProcessPoolExecutor(
+        self._new_pool = lambda: cf.ProcessPoolExecutor(
             max_workers=workers,
             mp_context=context,
             initializer=_init_process_worker,
             initargs=(arena, self._log_queue, logging.getLogger().getEffectiveLevel(), self._lifeline[0], barrier),
         )
+        self._pool = self._new_pool()
         self._closed = False
 
     def submit(self, fn: Callable, *args) -> cf.Future:
         return self._pool.submit(fn, *args)
+
+    def rebuild(self, kill: bool = False) -> dict[int, int | None]:
+        """Replace a broken pool by a fresh one; return the old workers' exit codes by pid.
+
+        A pool breaks when a worker dies (SIGKILL, OOM, segfault): the pool
+        then SIGTERMs the others, so the worker that died first is the one
+        whose exit code is not -SIGTERM.  With ``kill`` (a hung worker), every
+        old worker is SIGKILLed first.  Futures of the old pool all fail.
+        """
+        processes = dict(self._pool._processes or {})
+        if kill:
+            for process in processes.values():
+                if process.is_alive():
+                    process.kill()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for process in processes.values():
+            process.join()
+        self._pool = self._new_pool()
+        return {pid: process.exitcode for pid, process in processes.items()}
 
     def shutdown(self, wait: bool = True) -> None:
         if self._closed:

@@ -221,10 +221,19 @@ class _LockstepLoop:
                 done, pending = cf.wait(pending, timeout=POLL_SECONDS, return_when=cf.FIRST_EXCEPTION)
                 failed = next((f for f in done if f.exception() is not None), None)
                 if failed is not None:
-                    _raise_failure(failed)
+                    self._raise_failure(failed)
         except BaseException:
             self.barrier.abort()  # a failure or a second signal: release the workers waiting at the barrier
             raise
+
+    def _raise_failure(self, future: cf.Future) -> None:
+        exc = future.exception()
+        if not isinstance(exc, cf.BrokenExecutor):
+            raise exc
+        if self.stop.wait(POLL_SECONDS):  # the workers got the main process's SIGTERM (timeout, a scheduler)
+            raise Interrupted(self.stop.signum, self.writer.finish(keep_older=True) if self.writer else None)
+        raise WorkerCrashed("a worker process died during a lockstep round (killed, out of memory or crashed); "
+                            "results were not written, checkpoints are kept") from exc
 
     def _checkpoint(self, status: str) -> None:
         measured = max(0, self.step - self.measured_from)
@@ -247,12 +256,6 @@ class _LockstepLoop:
         raise Interrupted(self.stop.signum, checkpoint)
 
 
-def _raise_failure(future: cf.Future) -> None:
-    exc = future.exception()
-    if isinstance(exc, cf.BrokenExecutor):
-        raise WorkerCrashed("a worker process died during a lockstep round (killed, out of memory or crashed); "
-                            "results were not written, checkpoints are kept") from exc
-    raise exc
 
 
 def lockstep_start(model: LockstepModel, cfg: RunConfig, arrays: dict[str, np.ndarray], steps_done: int,

@@ -41,6 +41,8 @@ from .rng import random_words
 
 #: Philox stream of the point seeds (no model uses streams this high).
 _SEED_STREAM = 0xFFFF_FFFF_0000_0001
+#: The most grid points a sweep may have (one partition each).
+MAX_POINTS = 100_000
 #: A tally row: the point's seed as two exact 32-bit halves, then (mean, stderr) of each result.
 _SEED_COLUMNS = 2
 
@@ -80,6 +82,8 @@ def parse_axis(text: str) -> tuple[str, list]:
             raise ConfigError(f"--param {name}: a range is start:stop:num with numbers start, stop and an "
                               f"integer num >= 1 (got {spec!r})")
         start, stop, num = parts
+        if num > MAX_POINTS:
+            raise ConfigError(f"--param {name}: num must be at most {MAX_POINTS} (got {num})")
         if num == 1:
             return name, [start]
         return name, [float(v) for v in np.linspace(start, stop, num)]
@@ -112,6 +116,9 @@ def build_spec(of: str, axes: Mapping[str, Sequence], values: Mapping[str, Any])
         if len(set(typed)) != len(typed):
             raise ConfigError(f"--param {name}: values repeat ({', '.join(map(str, typed))})")
         typed_axes[name] = typed
+    points = math.prod(len(axis) for axis in typed_axes.values())
+    if points > MAX_POINTS:
+        raise ConfigError(f"a sweep has at most {MAX_POINTS} points (this grid has {points})")
     allowed = set(declared) | {"partitions"}
     for name in values:
         if name not in allowed:

@@ -38,6 +38,17 @@ class CliRun:
                                 stdin=subprocess.DEVNULL, process_group=0,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
+    def workers_of(self, main_pid: int) -> list[int]:
+        """PIDs of the pool workers of run ``main_pid`` (children of its forkserver)."""
+        workers = []
+        for child in _children(main_pid):
+            try:
+                if b"forkserver" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    workers += _children(child)
+            except OSError:
+                continue
+        return workers
+
     def live_processes(self, wait: float = 10.0) -> list[int]:
         """PIDs still carrying this run's marker, after waiting up to ``wait`` s for them to end."""
         deadline = time.monotonic() + wait
@@ -46,6 +57,13 @@ class CliRun:
             if not pids or time.monotonic() > deadline:
                 return pids
             time.sleep(0.1)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def _pids_with_marker(marker: str) -> list[int]:

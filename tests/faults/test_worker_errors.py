@@ -6,8 +6,8 @@ import pytest
 import simcore
 from simcore import shm
 
-from .conftest import orphan_segments, segments_of
-from .support import faulty
+from ..conftest import orphan_segments, segments_of
+from ..support import faulty
 
 
 def test_normal_run_leaves_nothing_behind(cli):
