@@ -60,3 +60,7 @@ class SpinBarrier:
     def abort(self) -> None:
         """Release every waiting party with BrokenBarrierError (any process may call it)."""
         self.slots[-1] = 1
+
+    def reset(self) -> None:
+        """Zero every counter and the abort flag, for a new set of parties (no party may be waiting)."""
+        self.slots[:] = 0

@@ -353,7 +353,7 @@ class _BatchLoop:
         codes = rebuild(kill=bool(hung))
         lost = sorted(set(lost) | {p for f, p in self.in_flight.items() if not self._record(f, p)})
         self.in_flight.clear()
-        died = {pid for pid, code in codes.items() if code not in (None, 0, -signal.SIGTERM)}
+        died = dead_workers(codes)
         if not died and not hung:
             self.stop.wait(POLL_SECONDS)  # all got SIGTERM: most likely with the main process (timeout, scheduler)
         self.pending.extendleft(reversed(lost))
@@ -370,9 +370,10 @@ class _BatchLoop:
         if hung:
             cause = f"partition(s) {_listed(blamed)} ran longer than unit_timeout = {self.cfg.unit_timeout:g} s"
         else:
-            cause = "; ".join(f"worker {pid} {_exit_cause(codes[pid])} while running partition(s) "
+            cause = "; ".join(f"worker {pid} {how} while running partition(s) "
                               f"{_listed(p for p in blamed if int(self.runners[p, 0]) == pid)}"
-                              for pid in sorted(died)) or f"a worker died while running partition(s) {_listed(blamed)}"
+                              for pid, how in died.items())
+            cause = cause or f"a worker died while running partition(s) {_listed(blamed)}"
         over = [p for p in blamed if self.attempts[p] > self.cfg.max_retries]
         if over:
             raise WorkerCrashed(f"partition(s) {_listed(over)} failed on each of {self.attempts[over[0]]} attempts, "
@@ -423,12 +424,19 @@ def _listed(partitions) -> str:
     return ", ".join(str(int(p)) for p in partitions)
 
 
-def _exit_cause(code: int | None) -> str:
-    """How a worker process ended, from its exit code, in words."""
-    if code is None:
-        return "did not exit"
-    if code < 0:
-        name = signal.Signals(-code).name
-        hint = " (out of memory, or killed)" if -code == signal.SIGKILL else ""
-        return f"was killed by {name}{hint}"
-    return f"exited with status {code}"
+def dead_workers(codes: dict[int, int | None]) -> dict[int, str]:
+    """The workers of a broken pool that died by themselves (pid -> how, in words), by pid.
+
+    ``codes`` are the exit codes of the pool's workers: the pool SIGTERMs the
+    survivors once one dies, so those are not counted.
+    """
+    died = {}
+    for pid, code in sorted(codes.items()):
+        if code in (None, 0, -signal.SIGTERM):
+            continue
+        if code < 0:
+            hint = " (out of memory, or killed)" if -code == signal.SIGKILL else ""
+            died[pid] = f"was killed by {signal.Signals(-code).name}{hint}"
+        else:
+            died[pid] = f"exited with status {code}"
+    return died

@@ -241,16 +241,16 @@ class ProcessExecutor(Executor):
     def __init__(self, workers: int, arena: ArenaSpec, barrier_parties: int | None = None) -> None:
         super().__init__(workers)
         context = forkserver_context()
-        barrier = context.Barrier(barrier_parties) if barrier_parties else None
         self._log_queue = context.Queue()
         self._listener = logging.handlers.QueueListener(self._log_queue, _ForwardToLoggers())
         self._listener.start()
         self._lifeline = context.Pipe(duplex=False)  # (read end for workers, write end kept here)
-        self._new_pool = lambda: cf.ProcessPoolExecutor(
+        self._new_pool = lambda: cf.ProcessPoolExecutor(  # each pool with a barrier of its own
             max_workers=workers,
             mp_context=context,
             initializer=_init_process_worker,
-            initargs=(arena, self._log_queue, logging.getLogger().getEffectiveLevel(), self._lifeline[0], barrier),
+            initargs=(arena, self._log_queue, logging.getLogger().getEffectiveLevel(), self._lifeline[0],
+                      context.Barrier(barrier_parties) if barrier_parties else None),
         )
         self._pool = self._new_pool()
         self._closed = False
@@ -332,6 +332,10 @@ class _NoAbort:
     """
 
     def abort(self) -> None:
+        return None
+
+    def reset(self) -> None:
+        """Nothing to reset: a rebuilt pool brings a new ``multiprocessing.Barrier``."""
         return None
 
 

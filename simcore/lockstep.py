@@ -14,6 +14,8 @@
             for each step: for each phase: phase(rows of each partition); barrier
                            if measured: measure(rows) -> sums[step, partition]; barrier
         wait for the W tasks (one failing aborts the barrier for the others)
+        a worker died: rebuild the pool, restore the newest whole state (the
+            last checkpoint's copy, or the start's) and run its steps again
         chunk adapts so a round lasts ~0.25 s: signals and checkpoints wait no longer
         every checkpoint_every seconds: checkpoint("running")
     checkpoint("finished"); sum ``sums`` over partitions, in partition order
@@ -43,7 +45,8 @@ from .barrier import SpinBarrier
 from .barrier import counters as barrier_counters
 from .checkpoint import CheckpointPlan, Snapshot
 from .config import RunConfig
-from .engine import POLL_SECONDS, Interrupted, PartitionFailed, RunOutcome, StopFlag, WorkerCrashed, cached_model
+from .engine import (POLL_SECONDS, Interrupted, PartitionFailed, RunOutcome, StopFlag, WorkerCrashed, cached_model,
+                     dead_workers)
 from .executors import current_barrier, lockstep_executor
 from .models.base import LockstepModel, partition_share
 from .shm import SharedArena, arrays_of
@@ -185,11 +188,15 @@ class _LockstepLoop:
         self.trigger = plan.trigger() if plan else None
         self.started = time.perf_counter()
         self.step = 0
+        self.rollback: tuple[int, np.ndarray] | None = None  # (step, state): where a lost round restarts
+        self.failures, self.failed_at = 0, -1
 
     def run(self, resumed_at: int | None) -> None:
         self.step = resumed_at or 0
         if self.progress is not None and self.step:
             self.progress(self.step)
+        if self.executor.kind == "process":
+            self.rollback = (self.step, self.state.copy())
         if self.writer is not None and resumed_at is None:
             self._checkpoint("running")
         chunk = 1
@@ -198,7 +205,13 @@ class _LockstepLoop:
                 self._interrupt()
             last = min(self.steps, self.step + chunk)
             began = time.perf_counter()
-            self._round(last)
+            try:
+                self._round(last)
+            except cf.BrokenExecutor as exc:
+                self._roll_back(last, exc)
+                continue
+            if last > self.failed_at:
+                self.failures = 0
             elapsed = time.perf_counter() - began
             if self.progress is not None:
                 self.progress(last - self.step)
@@ -232,17 +245,45 @@ class _LockstepLoop:
             raise exc
         if self.stop.wait(POLL_SECONDS):  # the workers got the main process's SIGTERM (timeout, a scheduler)
             raise Interrupted(self.stop.signum, self.writer.finish(keep_older=True) if self.writer else None)
-        raise WorkerCrashed("a worker process died during a lockstep round (killed, out of memory or crashed); "
-                            "results were not written, checkpoints are kept") from exc
+        raise exc
+
+    def _roll_back(self, last: int, exc: cf.BrokenExecutor) -> None:
+        """A worker died in the round up to step ``last``: rebuild the pool and go back to the newest whole state.
+
+        That state is the last checkpoint's copy (or the start's), so the
+        steps since are run again, bitwise as before.  More than
+        ``max_retries`` failures before the run gets past ``last`` stop it.
+        """
+        rebuild = getattr(self.executor, "rebuild", None)
+        if rebuild is None or self.rollback is None:
+            raise WorkerCrashed("a worker died during a lockstep round; checkpoints are kept") from exc
+        died = dead_workers(rebuild(kill=True))
+        cause = "; ".join(f"worker {pid} {how}" for pid, how in died.items()) or "a worker died"
+        self.failures, self.failed_at = self.failures + 1, max(self.failed_at, last)
+        if self.failures > self.cfg.max_retries:
+            raise WorkerCrashed(f"workers died {self.failures} times before step {self.failed_at}, the last time: "
+                                f"{cause}; stopping (max_retries = {self.cfg.max_retries}): results were not "
+                                "written, checkpoints are kept") from exc
+        step, state = self.rollback
+        self.barrier.reset()
+        self.state[...] = state
+        if self.progress is not None:
+            self.progress(step - self.step)
+        log.warning("%s during steps %d-%d; back to step %d (the newest whole state) on a new pool (attempt %d of %d)",
+                    cause, self.step, last, step, self.failures + 1, self.cfg.max_retries + 1)
+        self.step = step
 
     def _checkpoint(self, status: str) -> None:
         measured = max(0, self.step - self.measured_from)
         mask = np.zeros(len(self.sums), dtype=np.uint8)
         mask[:measured] = 1
+        state = self.state.copy()
+        if self.rollback is not None:
+            self.rollback = (self.step, state)
         self.writer.save(Snapshot(
             status=status,
             counters={"steps_done": self.step, "steps": self.steps},
-            arrays={"state": self.state.copy(), "measured": mask},
+            arrays={"state": state, "measured": mask},
             rows={"observables": (self.sums, "measured")},
             elapsed_seconds=self.plan.elapsed_before + time.perf_counter() - self.started,
         ))

@@ -1,4 +1,4 @@
-"""Dead and hung workers: the pool is rebuilt, only lost partitions rerun, results stay exact.
+"""Dead and hung workers: the pool is rebuilt, only lost work reruns, results stay exact.
 
 Faults are injected from outside (SIGKILL to one pool worker at a random
 moment, as the OOM killer does) and from inside (a partition that kills its
@@ -27,8 +27,21 @@ def reference(tmp_path_factory):
     return results_snapshot(cli.cwd / "ref.h5")
 
 
-def _kill_a_worker_mid_run(cli, reference, delay: float):
-    proc = cli.start("run", *RUN, "--checkpoint-every", "0.5", "--out", "k.h5")
+#: A lockstep run of ~3 s on 2 workers.
+LOCKSTEP = ("ising", "--set", "L=64", "--set", "sweeps=40000", "--set", "thermalize=100", "--seed", "5", "--workers",
+            "2", "--quiet")
+
+
+@pytest.fixture(scope="module")
+def lockstep_reference(tmp_path_factory):
+    cli = CliRun(tmp_path_factory.mktemp("lockstep_reference"))
+    done = cli("run", *LOCKSTEP, "--checkpoint-every", "0", "--out", "ref.h5")
+    assert done.returncode == 0, done.stderr
+    return results_snapshot(cli.cwd / "ref.h5")
+
+
+def _kill_a_worker_mid_run(cli, reference, delay: float, run=RUN, lost=r"while running partition\(s\) [\d, ]+;"):
+    proc = cli.start("run", *run, "--checkpoint-every", "0.5", "--out", "k.h5")
     deadline = time.monotonic() + 60
     while not cli.workers_of(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -38,12 +51,10 @@ def _kill_a_worker_mid_run(cli, reference, delay: float):
     os.kill(random.choice(victims), signal.SIGKILL)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
-    warning = re.search(r"worker (\d+) was killed by SIGKILL .* while running partition\(s\) ([\d, ]+);", stderr)
-    assert warning, stderr
+    assert re.search(r"worker \d+ was killed by SIGKILL \(out of memory, or killed\) " + lost, stderr), stderr
     assert results_snapshot(cli.cwd / "k.h5") == reference
     assert cli.live_processes() == []
     assert orphan_segments() == []
-    return warning
 
 
 @pytest.mark.parametrize("delay", [0.2, 1.0])
@@ -55,6 +66,18 @@ def test_a_killed_worker_is_replaced_and_the_results_stay_exact(cli, reference, 
 @pytest.mark.parametrize("trial", range(10))
 def test_killed_workers_at_random_moments(cli, reference, trial):
     _kill_a_worker_mid_run(cli, reference, random.Random(trial).uniform(0.0, 1.5))
+
+
+def test_a_killed_lockstep_worker_rolls_back_to_the_last_whole_state_and_stays_exact(cli, lockstep_reference):
+    _kill_a_worker_mid_run(cli, lockstep_reference, 1.0, LOCKSTEP,
+                           r"during steps \d+-\d+; back to step \d+ \(the newest whole state\)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trial", range(5))
+def test_killed_lockstep_workers_at_random_moments(cli, lockstep_reference, trial):
+    _kill_a_worker_mid_run(cli, lockstep_reference, random.Random(100 + trial).uniform(0.0, 2.0), LOCKSTEP,
+                           r"during steps \d+-\d+; back to step \d+")
 
 
 def _one_error_line(stderr: str) -> str:
@@ -71,6 +94,16 @@ def test_a_partition_that_kills_its_worker_every_time_stops_after_max_retries(cl
     assert "partition(s) 3 failed on each of 3 attempts" in line and "max_retries = 2" in line
     assert done.stderr.count("running them again on a new one") == 2
     assert not (cli.cwd / "f.h5").exists() and (cli.cwd / "f.h5.ckpt").exists()
+    assert cli.live_processes() == []
+    assert orphan_segments() == []
+
+
+def test_a_lockstep_step_that_kills_its_worker_every_time_stops_after_max_retries(cli):
+    done = cli("run", "tests.support.faulty:LOCKSTEP", "--set", "fault=kill", "--set", "L=16", "--set", "sweeps=200",
+               "--workers", "2", "--out", "f.h5")
+    assert done.returncode == 1, done.stderr
+    line = _one_error_line(done.stderr)
+    assert "workers died 3 times before step" in line and "max_retries = 2" in line
     assert cli.live_processes() == []
     assert orphan_segments() == []
 

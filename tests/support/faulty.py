@@ -49,14 +49,17 @@ MODEL = BatchModel(
 
 def _failing_phase(p, seed, step, phase, state, row_start, row_stop):
     if step == p["failing_step"] and row_start == 0:
+        if p["fault"] == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
         raise ValueError(f"deliberate failure at step {step}")
     ising.MODEL.phase(p, seed, step, phase, state, row_start, row_stop)
 
 
-#: The ising model, except that the partition holding row 0 raises at step ``failing_step``
-#: while the other workers wait at the barrier.
+#: The ising model, except that the partition holding row 0 raises (or, with ``fault=kill``,
+#: SIGKILLs its worker) at step ``failing_step`` while the other workers wait at the barrier.
 LOCKSTEP = dataclasses.replace(
     ising.MODEL, name="faulty_lockstep",
-    params=ising.MODEL.params + (Param("failing_step", int, 5, ge=0),),
+    params=ising.MODEL.params + (Param("failing_step", int, 5, ge=0),
+                                 Param("fault", str, "raise", choices=("raise", "kill"))),
     phase=_failing_phase,
 )
