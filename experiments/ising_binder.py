@@ -21,7 +21,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 import simcore  # noqa: E402
 from simcore.analysis import sweep_crossings  # noqa: E402

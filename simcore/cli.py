@@ -69,9 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("target", metavar="MODEL|CONFIG.toml", help="model name, module:attr, or a TOML config file")
     run.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
                      help="set a parameter (repeatable); values parse as TOML scalars")
-    run.add_argument("--seed", metavar="S", help="64-bit random seed")
-    run.add_argument("--out", metavar="FILE", help="results file (default: <model>.h5, numbered if taken)")
-    run.add_argument("--force", action="store_true", help="overwrite --out (and its old checkpoints) if it exists")
+    _add_output_flags(run, "64-bit random seed", "<model>.h5")
     _add_execution_flags(run)
 
     resume = commands.add_parser("resume", help="continue a run from its newest complete checkpoint")
@@ -92,9 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "or NAME=v1,v2,...")
     sweep.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
                        help="a parameter of every point (repeatable); partitions= sets the points' partitions")
-    sweep.add_argument("--seed", metavar="S", help="64-bit seed of the sweep; point k runs with a seed derived from it")
-    sweep.add_argument("--out", metavar="FILE", help="results file (default: sweep.h5, numbered if taken)")
-    sweep.add_argument("--force", action="store_true", help="overwrite --out (and its old checkpoints) if it exists")
+    _add_output_flags(sweep, "64-bit seed of the sweep; point k runs with a seed derived from it", "sweep.h5")
     _add_execution_flags(sweep)
 
     info = commands.add_parser("info", help="summarise a results file")
@@ -103,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("models", help="list the models and their parameters")
     return parser
+
+
+def _add_output_flags(parser: argparse.ArgumentParser, seed_help: str, default_out: str) -> None:
+    parser.add_argument("--seed", metavar="S", help=seed_help)
+    parser.add_argument("--out", metavar="FILE", help=f"results file (default: {default_out}, numbered if taken)")
+    parser.add_argument("--force", action="store_true", help="overwrite --out (and its old checkpoints) if it exists")
 
 
 def _add_execution_flags(parser: argparse.ArgumentParser) -> None:
@@ -177,17 +179,11 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``simcore run``: validate everything, then run and write the results file."""
-    from .runner import execute, prepare
+    from .runner import prepare
 
     _configure_logging(args)
     target, values = _run_values(args)
-    model, cfg, out = prepare(target, values, force=args.force)
-    if args.dry_run:
-        return _dry_run(cfg, out)
-    path = _with_progress(args, model, cfg, lambda progress: execute(model, cfg, out, force=args.force,
-                                                                     progress=progress))
-    _summarise(args, path)
-    return 0
+    return _execute_prepared(args, *prepare(target, values, force=args.force))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -209,7 +205,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``simcore sweep``: validate every grid point, then run them as one batch and write one file."""
-    from .runner import execute
     from .sweep import parse_axis, prepare_sweep
 
     _configure_logging(args)
@@ -220,7 +215,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if name in grid:
             raise ConfigError(f"--param {name} is given twice")
         grid[name] = axis
-    model, cfg, out = prepare_sweep(target, grid, values, force=args.force)
+    return _execute_prepared(args, *prepare_sweep(target, grid, values, force=args.force))
+
+
+def _execute_prepared(args: argparse.Namespace, model, cfg, out: Path) -> int:
+    """Run a validated config under a progress bar and summarise it (or only show it, with --dry-run)."""
+    from .runner import execute
+
     if args.dry_run:
         return _dry_run(cfg, out)
     path = _with_progress(args, model, cfg, lambda progress: execute(model, cfg, out, force=args.force,

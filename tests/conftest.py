@@ -59,6 +59,20 @@ class CliRun:
             time.sleep(0.1)
 
 
+def sigkill_after_second_checkpoint(cli: CliRun, *command: str, out: str):
+    """Start ``command`` writing ``out``, SIGKILL its main process once ``out.ckpt.1`` exists; its newest checkpoint."""
+    from simcore import read_checkpoint
+
+    proc = cli.start(*command, "--out", out)
+    deadline = time.monotonic() + 60
+    while not (cli.cwd / f"{out}.ckpt.1").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.kill()
+    proc.communicate()
+    assert cli.live_processes() == [], "workers outlived their killed main process"
+    return read_checkpoint(cli.cwd / f"{out}.ckpt")
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]

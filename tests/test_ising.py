@@ -12,7 +12,7 @@ import pytest
 
 import simcore
 
-from .conftest import results_snapshot
+from .conftest import results_snapshot, sigkill_after_second_checkpoint
 from .support.ising_exact import exact_l4
 
 SMALL = {"L": 8, "sweeps": 400, "thermalize": 50, "seed": 5}
@@ -68,14 +68,7 @@ def test_sigkill_then_resume_is_bitwise_exact(cli):
     run = ("run", "ising", "--set", "L=32", "--set", "sweeps=15000", "--set", "thermalize=100", "--workers", "2",
            "--quiet")
     assert cli(*run, "--checkpoint-every", "0", "--out", "ref.h5").returncode == 0
-    proc = cli.start(*run, "--checkpoint-every", "0.3", "--out", "k.h5")
-    deadline = time.monotonic() + 60
-    while not (cli.cwd / "k.h5.ckpt.1").exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.kill()
-    proc.communicate()
-    assert cli.live_processes() == []
-    checkpoint = simcore.read_checkpoint(cli.cwd / "k.h5.ckpt")
+    checkpoint = sigkill_after_second_checkpoint(cli, *run, "--checkpoint-every", "0.3", out="k.h5")
     assert 0 < checkpoint.counters["steps_done"] < 15100 or checkpoint.status == "finished"
     done = cli("resume", "k.h5", "--quiet")
     assert done.returncode == 0, done.stderr

@@ -5,7 +5,6 @@ point with the seed the sweep recorded for it: the sweep must reproduce it
 bitwise, whatever executor and worker count ran the sweep.
 """
 import os
-import time
 
 import h5py
 import numpy as np
@@ -14,7 +13,7 @@ import pytest
 import simcore
 from simcore.sweep import parse_axis
 
-from .conftest import results_snapshot
+from .conftest import results_snapshot, sigkill_after_second_checkpoint
 
 ISING = {"sweeps": 300, "thermalize": 20}
 
@@ -67,14 +66,7 @@ def test_sigkill_then_resume_is_bitwise_exact(cli):
     sweep = ("sweep", "ising", "--param", "T=2.0:3.0:12", "--set", "L=16", "--set", "sweeps=4000",
              "--set", "thermalize=100", "--workers", "2", "--quiet")
     assert cli(*sweep, "--checkpoint-every", "0", "--out", "ref.h5").returncode == 0
-    proc = cli.start(*sweep, "--checkpoint-every", "0.2", "--out", "k.h5")
-    deadline = time.monotonic() + 60
-    while not (cli.cwd / "k.h5.ckpt.1").exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    proc.kill()
-    proc.communicate()
-    assert cli.live_processes() == []
-    checkpoint = simcore.read_checkpoint(cli.cwd / "k.h5.ckpt")
+    checkpoint = sigkill_after_second_checkpoint(cli, *sweep, "--checkpoint-every", "0.2", out="k.h5")
     done = cli("resume", "k.h5", "--quiet")
     assert done.returncode == 0, done.stderr
     assert results_snapshot(cli.cwd / "k.h5") == results_snapshot(cli.cwd / "ref.h5")

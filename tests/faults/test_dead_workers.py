@@ -19,25 +19,26 @@ RUN = ("transport", "--set", "histories=6e7", "--set", "partitions=48", "--seed"
 FAULTY = ("tests.support.faulty:MODEL", "--workers", "2", "--seed", "3")
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    cli = CliRun(tmp_path_factory.mktemp("reference"))
-    done = cli("run", *RUN, "--checkpoint-every", "0", "--out", "ref.h5")
-    assert done.returncode == 0, done.stderr
-    return results_snapshot(cli.cwd / "ref.h5")
-
-
 #: A lockstep run of ~3 s on 2 workers.
 LOCKSTEP = ("ising", "--set", "L=64", "--set", "sweeps=40000", "--set", "thermalize=100", "--seed", "5", "--workers",
             "2", "--quiet")
 
 
-@pytest.fixture(scope="module")
-def lockstep_reference(tmp_path_factory):
-    cli = CliRun(tmp_path_factory.mktemp("lockstep_reference"))
-    done = cli("run", *LOCKSTEP, "--checkpoint-every", "0", "--out", "ref.h5")
+def _undisturbed(tmp_path_factory, run) -> dict:
+    cli = CliRun(tmp_path_factory.mktemp("reference"))
+    done = cli("run", *run, "--checkpoint-every", "0", "--out", "ref.h5")
     assert done.returncode == 0, done.stderr
     return results_snapshot(cli.cwd / "ref.h5")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return _undisturbed(tmp_path_factory, RUN)
+
+
+@pytest.fixture(scope="module")
+def lockstep_reference(tmp_path_factory):
+    return _undisturbed(tmp_path_factory, LOCKSTEP)
 
 
 def _kill_a_worker_mid_run(cli, reference, delay: float, run=RUN, lost=r"while running partition\(s\) [\d, ]+;"):
