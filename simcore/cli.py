@@ -265,7 +265,8 @@ def _summarise(args: argparse.Namespace, path: Path) -> None:
 def _result_lines(results) -> list[str]:
     """Each result as ``name = mean ± stderr``; for a sweep, a table with one row per point."""
     if results.model != "sweep":
-        return [f"{name:>16} = {results.result(name)}" for name in results.names]
+        width = max(map(len, results.names), default=0)
+        return [f"{name:>{width}} = {results.result(name)}" for name in results.names]
     from .stats import Estimate
     from .sweep import axis_names
 

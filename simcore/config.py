@@ -71,6 +71,10 @@ def check_type(qualified: str, param: Param, value: Any) -> Any:
         if math.isnan(value) or (math.isinf(value) and not (param.allow_inf and value > 0)):
             raise ConfigError(f"{qualified} must be a finite number{' or inf' if param.allow_inf else ''} (got {value!r})")
         return value
+    if param.type is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{qualified} must be true or false (got {value!r})")
+        return value
     if param.type is str:
         if not isinstance(value, str):
             raise ConfigError(f"{qualified} must be a string (got {value!r})")

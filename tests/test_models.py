@@ -40,6 +40,10 @@ def test_declared_names_follow_the_design(name):
                       {"reflection", "transmission", "absorption"}),
         "ising": ({"dim", "L", "T", "h", "sweeps", "thermalize", "algorithm", "start"},
                   {"energy_per_site", "abs_magnetization_per_site", "binder", "specific_heat", "susceptibility"}),
+        "lj": ({"cells", "density", "temperature", "cutoff", "skin", "dt", "steps", "thermalize", "thermostat",
+                "tail_correction"},
+               {"potential_energy_per_atom", "total_energy_per_atom", "temperature", "pressure"}),
+        "nbody": ({"bodies", "preset", "dt", "t_end", "integrator", "softening"}, {"energy_error", "momentum_error"}),
     }[name]
     assert {p.name for p in model.params} >= declared[0]
     assert {r.name for r in model.results} >= declared[1]

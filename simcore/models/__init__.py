@@ -12,7 +12,7 @@ import importlib
 from .base import BatchModel, LockstepModel, Model
 
 #: Built-in models, in the order ``simcore models`` lists them.
-BUILTIN = ("pi", "transport", "ising")
+BUILTIN = ("pi", "transport", "ising", "lj", "nbody")
 #: Models made of other models, resolved by name too (``simcore sweep`` builds their parameters).
 COMPOSITE = {"sweep": "simcore.sweep:SWEEP"}
 

@@ -1,0 +1,277 @@
+"""Lennard-Jones molecular dynamics in reduced units, run in lockstep over partitions of atoms.
+
+The system: ``4 cells^3`` atoms on an fcc lattice at ``density`` in a cubic
+periodic box (or the atoms of a LAMMPS data file, ``start_file``),
+Maxwell-Boltzmann velocities rescaled to exactly ``temperature`` with zero
+total momentum (temperature counts 3N - 3 degrees of freedom, as LAMMPS
+does), the pair potential truncated at ``cutoff`` (shifted to zero there only
+if ``shift``, as LAMMPS ``lj/cut`` with ``pair_modify shift yes``), Verlet
+lists of radius ``cutoff + skin`` rebuilt when any atom has moved more than
+``skin / 2``, velocity Verlet with time step ``dt``; NVE, or NVT with a
+Langevin or a Nose-Hoover thermostat of time constant ``damping``.
+Optional long-range tail corrections (homogeneous fluid beyond the cutoff)
+to the energy and the pressure.
+
+A step is four phases, each ended by a barrier; a partition writes only
+the rows of its atoms, and reads the others' only where no one writes them:
+
+0. [Nose-Hoover half step] half kick, drift, wrap, squared displacement since the last list build
+1. if the largest displacement of ALL atoms exceeds (skin/2)^2 (or, with ``neighbor_every`` N,
+   every N steps): reference positions := positions
+2. forces (list rebuilt from the reference positions when they changed), [Langevin], half kick
+3. [Nose-Hoover half step, from the kinetic energy of all atoms]
+
+Random numbers (velocities, Langevin noise) are keyed by (seed, atom, step)
+and every sum runs in a fixed order, so results are bitwise the same for any
+worker count and executor, and after a resume: a worker that has no list (a
+new worker, a resumed run) rebuilds it from the stored reference positions,
+which gives the same list.  The trajectory does not even depend on the
+partitioning; the reported sums do, in their last bits (they add the
+partitions' partial sums).
+
+Results (per atom unless said): ``potential_energy_per_atom``,
+``total_energy_per_atom``, ``temperature``, ``pressure`` with blocking
+errors over the measured steps; ``/series/thermo`` holds T, PE/N, E/N and P
+after every measured step.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from ..blocking import blocking
+from ..stats import Estimate
+from . import lj_kernels as kernels
+from .base import LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue
+from .lammps_data import read_data
+
+#: Columns of the state array, one row per atom.
+X, V, F, XREF = slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 12)
+DISPLACEMENT, ENERGY, VIRIAL, SPEED2, STAMP, XI, TWICE_KE = 12, 13, 14, 15, 16, 17, 18
+WIDTH = 19
+#: Observables each partition sums after a measured step.
+_PE, _VIRIAL, _TWICE_KE = 0, 1, 2
+
+#: Neighbour lists of the partitions this process worked on: (row_start, row_stop) ->
+#: (stamp, reference positions of the rows, offsets, neighbours).
+_LISTS: dict[tuple[int, int], tuple] = {}
+
+
+@functools.lru_cache(maxsize=4)
+def _system(cells: int, density: float, temperature: float, start_file: str, seed: int):
+    """Positions (N, 3), velocities (N, 3) and box side of the start, for every atom."""
+    if start_file:
+        start = read_data(start_file)
+        return start.positions, start.velocities, start.box
+    spacing = (4.0 / density) ** (1.0 / 3.0)
+    positions = kernels.fcc_lattice(cells, spacing)
+    velocities = kernels.gaussian_velocities(np.uint64(seed), len(positions))
+    velocities -= velocities.mean(axis=0)
+    dof = 3 * len(positions) - 3
+    velocities *= math.sqrt(temperature * dof / float(np.sum(velocities * velocities)))
+    return positions, velocities, cells * spacing
+
+
+def _start(p, seed: int = 0):
+    return _system(p["cells"], p["density"], p["temperature"], p["start_file"], seed)
+
+
+def atoms(p) -> int:
+    """Number of atoms: 4 cells^3, or the start file's."""
+    return len(read_data(p["start_file"]).positions) if p["start_file"] else 4 * p["cells"] ** 3
+
+
+def box_side(p) -> float:
+    """Side of the cubic periodic box [sigma]."""
+    return read_data(p["start_file"]).box if p["start_file"] else p["cells"] * (4.0 / p["density"]) ** (1 / 3)
+
+
+def tail_corrections(density: float, cutoff: float) -> tuple[float, float]:
+    """Long-range corrections (energy per atom, pressure) of the LJ fluid beyond ``cutoff``."""
+    inv3 = cutoff**-3
+    energy = 8.0 / 3.0 * math.pi * density * (inv3**3 / 3.0 - inv3)
+    pressure = 16.0 / 3.0 * math.pi * density**2 * (2.0 / 3.0 * inv3**3 - inv3)
+    return energy, pressure
+
+
+def _neighbours(p, state: np.ndarray, a: int, b: int):
+    """This partition's list: the cached one if built from the same reference positions, else a new one."""
+    stamp = state[a, STAMP]
+    cached = _LISTS.get((a, b))
+    if cached is not None and cached[0] == stamp and np.array_equal(cached[1], state[a:b, XREF]):
+        return cached[2], cached[3]
+    offsets, neighbours = kernels.build_neighbours(state[:, XREF], box_side(p), p["cutoff"] + p["skin"], a, b)
+    _LISTS[(a, b)] = (stamp, state[a:b, XREF].copy(), offsets, neighbours)
+    return offsets, neighbours
+
+
+def _forces(p, state: np.ndarray, a: int, b: int) -> None:
+    offsets, neighbours = _neighbours(p, state, a, b)
+    cutoff = p["cutoff"]
+    shift = 4.0 * (cutoff**-12 - cutoff**-6) if p["shift"] else 0.0
+    kernels.forces(state[:, X], box_side(p), cutoff, shift, a, b, offsets, neighbours, state[:, F],
+                   state[:, ENERGY], state[:, VIRIAL])
+
+
+def _init(p, seed, state, a, b) -> None:
+    positions, velocities, _ = _start(p, seed)
+    start = np.zeros((len(positions), WIDTH))  # every atom's position: the forces on rows a..b need them all
+    start[:, X] = start[:, XREF] = positions
+    start[:, V] = velocities
+    _forces(p, start, a, b)
+    start[:, TWICE_KE] = float(np.sum(velocities * velocities))
+    state[a:b] = start[a:b]
+
+
+def _nose_hoover_half(p, state, a: int, b: int, twice_ke: float) -> None:
+    """Half a time step of the Nose-Hoover thermostat: update xi, scale the velocities of rows a..b."""
+    dt, target = p["dt"], (3 * atoms(p) - 3) * p["temperature"]
+    tau2 = p["damping"] ** 2
+    xi = state[a, XI] + 0.25 * dt * (twice_ke / target - 1.0) / tau2
+    scale = math.exp(-0.5 * dt * xi)
+    twice_ke *= scale * scale
+    xi += 0.25 * dt * (twice_ke / target - 1.0) / tau2
+    state[a:b, V] *= scale
+    state[a:b, XI] = xi
+    state[a:b, TWICE_KE] = twice_ke
+
+
+def _phase(p, seed, step, phase, state, a, b) -> None:
+    nose_hoover = p["thermostat"] == "nose-hoover"
+    if phase == 0:
+        if nose_hoover:
+            _nose_hoover_half(p, state, a, b, state[a, TWICE_KE])
+        kernels.kick_drift(state[:, X], state[:, V], state[:, F], state[:, XREF], state[:, DISPLACEMENT], a, b,
+                           p["dt"], box_side(p))
+    elif phase == 1:
+        every = p["neighbor_every"]
+        if (every == 0 and kernels.column_max(state[:, DISPLACEMENT]) > (0.5 * p["skin"]) ** 2
+                or every > 0 and (step + 1) % every == 0):
+            state[a:b, XREF] = state[a:b, X]
+            state[a:b, STAMP] = step + 1
+    elif phase == 2:
+        _forces(p, state, a, b)
+        if p["thermostat"] == "langevin":
+            kernels.langevin(state[:, V], state[:, F], a, b, np.uint64(seed), step, 1.0 / p["damping"],
+                             p["temperature"], p["dt"])
+        kernels.kick(state[:, V], state[:, F], a, b, p["dt"])
+        state[a:b, SPEED2] = np.einsum("ij,ij->i", state[a:b, V], state[a:b, V])
+        if not math.isfinite(kernels.column_sum(state[:, ENERGY], a, b)):
+            raise FloatingPointError(f"the energy is not finite at step {step}: the simulation blew up "
+                                     f"(dt = {p['dt']} too large, or atoms overlap)")
+    elif nose_hoover:
+        _nose_hoover_half(p, state, a, b, kernels.column_sum(state[:, SPEED2], 0, len(state)))
+
+
+def _measure(p, state, a, b, out) -> None:
+    out[_PE] = kernels.column_sum(state[:, ENERGY], a, b)
+    out[_VIRIAL] = kernels.column_sum(state[:, VIRIAL], a, b)
+    out[_TWICE_KE] = kernels.twice_kinetic(state[:, V], a, b)
+
+
+def thermo(p, sums: np.ndarray) -> np.ndarray:
+    """Columns T, PE/N, E/N, P of each measured step from the summed observables (tail included if asked)."""
+    n = atoms(p)
+    volume = box_side(p) ** 3
+    tail_energy, tail_pressure = tail_corrections(n / volume, p["cutoff"]) if p["tail_correction"] else (0.0, 0.0)
+    temperature = sums[:, _TWICE_KE] / (3 * n - 3)
+    potential = sums[:, _PE] / n + tail_energy
+    total = potential + 0.5 * sums[:, _TWICE_KE] / n
+    pressure = (sums[:, _TWICE_KE] + sums[:, _VIRIAL]) / (3.0 * volume) + tail_pressure
+    return np.column_stack([temperature, potential, total, pressure])
+
+
+_THERMO_RESULTS = (("temperature", "epsilon/k_B"), ("potential_energy_per_atom", "epsilon"),
+                   ("total_energy_per_atom", "epsilon"), ("pressure", "epsilon/sigma^3"))
+
+
+def _reduce(p, sums: np.ndarray) -> Reduction:
+    table = thermo(p, sums)
+    results = {}
+    for column, (name, units) in enumerate(_THERMO_RESULTS):
+        analysis = blocking(table[:, column])
+        results[name] = ResultValue(table[:, column], Estimate(analysis.mean, analysis.stderr, len(table), units),
+                                    "blocking")
+    steps = np.arange(p["thermalize"] + 1, p["thermalize"] + 1 + len(table), dtype=np.int64)
+    series = {"thermo": SeriesValue(table, None, "step", steps, "steps", "",
+                                    "after each measured step: T [epsilon/k_B], PE/N, E/N [epsilon], "
+                                    "P [epsilon/sigma^3]")}
+    return Reduction(results, series)
+
+
+def _check(p) -> None:
+    if p["start_file"]:
+        read_data(p["start_file"])  # ValueError naming the file if it is not usable
+    n, box = atoms(p), box_side(p)
+    if n < 2:
+        raise ValueError(f"the system needs at least 2 atoms (got {n})")
+    if p["cutoff"] + p["skin"] > box / 2:
+        raise ValueError(f"cutoff + skin = {p['cutoff'] + p['skin']:g} must be at most half the box side "
+                         f"({box / 2:.4g} for {n} atoms at density {n / box**3:.4g}): use more cells")
+
+
+def _warm() -> None:
+    p = {"cells": 2, "density": 0.8442, "temperature": 1.0, "cutoff": 1.2, "skin": 0.3, "dt": 0.005,
+         "thermostat": "langevin", "damping": 1.0, "start_file": "", "thermalize": 0, "tail_correction": False,
+         "shift": True, "neighbor_every": 0}
+    n = atoms(p)
+    state = np.zeros((n, WIDTH))
+    _init(p, 1, state, 0, n)
+    for phase in range(4):
+        _phase(p, 1, 0, phase, state, 0, n)
+    _measure(p, state, 0, n, np.zeros(3))
+    kernels.build_neighbours(state[:, XREF], box_side(p) * 2, 1.5, 0, n)  # the cell-list path (4 cells)
+    _LISTS.clear()
+
+
+MODEL = LockstepModel(
+    name="lj",
+    doc="Lennard-Jones molecular dynamics (reduced units): fcc start, Verlet lists, velocity Verlet, NVE or NVT",
+    params=(
+        Param("cells", int, 5, ge=1, le=400, doc="fcc unit cells a side: 4 cells^3 atoms"),
+        Param("density", float, 0.8442, gt=0, units="sigma^-3", doc="number density"),
+        Param("temperature", float, 1.44, gt=0, units="epsilon/k_B",
+              doc="initial temperature, and the thermostat's target"),
+        Param("cutoff", float, 2.5, gt=0, units="sigma", doc="pair cutoff"),
+        Param("skin", float, 0.3, ge=0, units="sigma", doc="neighbour-list skin"),
+        Param("neighbor_every", int, 0, ge=0, le=10**6, units="steps",
+              doc="0: rebuild the lists when an atom has moved skin/2 (always right); N: every N steps "
+                  "unchecked, as LAMMPS 'neigh_modify every N check no' (can miss pairs)"),
+        Param("dt", float, 0.005, gt=0, units="tau", doc="time step"),
+        Param("steps", int, 1000, ge=1, le=2**40, units="steps", doc="measured steps"),
+        Param("thermalize", int, 0, ge=0, le=2**40, units="steps", doc="steps before measuring"),
+        Param("thermostat", str, "none", choices=("none", "langevin", "nose-hoover"), doc="NVE or NVT"),
+        Param("damping", float, 1.0, gt=0, units="tau",
+              doc="thermostat time constant: Langevin 1/gamma, Nose-Hoover tau"),
+        Param("shift", bool, False,
+              doc="shift the pair energy to zero at the cutoff (LAMMPS pair_modify shift yes): no energy jumps"),
+        Param("tail_correction", bool, False, doc="add the long-range corrections to energy and pressure"),
+        Param("start_file", str, "", doc="LAMMPS data file with positions and velocities ('' = fcc lattice)"),
+    ),
+    results=(
+        Result("potential_energy_per_atom", "epsilon", "<PE>/N (with the tail correction if asked)"),
+        Result("total_energy_per_atom", "epsilon", "<PE + KE>/N"),
+        Result("temperature", "epsilon/k_B", "<2 KE / (3N - 3)>"),
+        Result("pressure", "epsilon/sigma^3", "<(2 KE + virial) / 3V> (with the tail correction if asked)"),
+    ),
+    default_partitions=lambda p: max(1, min(16, atoms(p) // 2048)),
+    rows=atoms,
+    state_shape=lambda p: (atoms(p), WIDTH),
+    state_dtype=np.float64,
+    phases=4,
+    steps=lambda p: p["thermalize"] + p["steps"],
+    measured_from=lambda p: p["thermalize"],
+    observables=("potential_energy", "virial", "twice_kinetic_energy"),
+    init=_init,
+    phase=_phase,
+    measure=_measure,
+    reduce=_reduce,
+    warm=_warm,
+    check=_check,
+    references=(
+        "LAMMPS bench/in.lj and its log (step-0 E/N = -4.6134356)",
+        "NIST Standard Reference Simulation Website, Lennard-Jones fluid (data/nist_lj_srsw.csv)",
+    ),
+)
