@@ -25,9 +25,9 @@ Random numbers (velocities, Langevin noise) are keyed by (seed, atom, step)
 and every sum runs in a fixed order, so results are bitwise the same for any
 worker count and executor, and after a resume: a worker that has no list (a
 new worker, a resumed run) rebuilds it from the stored reference positions,
-which gives the same list.  The trajectory does not even depend on the
-partitioning; the reported sums do, in their last bits (they add the
-partitions' partial sums).
+which gives the same list.  Another partition count changes only the
+rounding: pairs inside a partition are computed once (Newton's third law),
+pairs across partitions by both sides.
 
 Results (per atom unless said): ``potential_energy_per_atom``,
 ``total_energy_per_atom``, ``temperature``, ``pressure`` with blocking

@@ -6,10 +6,12 @@ optionally shifted to zero there (``pair_modify shift yes``).  Boxes are cubic a
 distances use the minimum image, so the list radius ``rc + skin`` must not
 exceed ``box / 2``.
 
-Neighbour lists are full (every pair appears for both atoms), so a partition
-computes the forces on its own atoms without writing anyone else's: the sum
-for atom i runs over its list in a fixed order, which is what makes the
-forces bitwise independent of the partitioning.  A list is built from the
+Neighbour lists are half inside a partition (Newton's third law: each pair
+of its atoms computed once, applied to both) and full across partitions (a
+pair with an atom of another partition is computed by both, each keeping
+its own side), so a partition never writes another's atoms.  The forces are
+therefore a function of the positions and the partition boundaries: bitwise
+the same for any worker count, not for another partition count.  A list is built from the
 reference positions ``xref`` of the last rebuild, by a cell list when the
 box holds at least 3 cells a side, else by checking all pairs.
 """
@@ -61,6 +63,12 @@ def gaussian_velocities(seed, atoms):
 
 
 @numba.njit(inline="always", **JIT_FLAGS)
+def _skip(i, j, a, b):
+    """True if pair (i, j) is not listed at atom i: j is i, or j is an atom of [a, b) below i (listed there)."""
+    return j == i or (a <= j < i)
+
+
+@numba.njit(inline="always", **JIT_FLAGS)
 def _image(d, box):
     """Minimum image of a difference ``d`` of two coordinates in [0, box)."""
     if d > 0.5 * box:
@@ -76,7 +84,7 @@ def _count_all_pairs(xref, box, rlist2, a, b, counts):
     for i in range(a, b):
         c = 0
         for j in range(n):
-            if j != i:
+            if not _skip(i, j, a, b):
                 dx = _image(xref[i, 0] - xref[j, 0], box)
                 dy = _image(xref[i, 1] - xref[j, 1], box)
                 dz = _image(xref[i, 2] - xref[j, 2], box)
@@ -91,7 +99,7 @@ def _fill_all_pairs(xref, box, rlist2, a, b, offsets, neighbours):
     for i in range(a, b):
         k = offsets[i - a]
         for j in range(n):
-            if j != i:
+            if not _skip(i, j, a, b):
                 dx = _image(xref[i, 0] - xref[j, 0], box)
                 dy = _image(xref[i, 1] - xref[j, 1], box)
                 dz = _image(xref[i, 2] - xref[j, 2], box)
@@ -140,7 +148,7 @@ def _cell_pairs(xref, box, rlist2, a, b, ncell, cell, start, members, capacity, 
                     other = (((cx + ox) % ncell) * ncell + (cy + oy) % ncell) * ncell + (cz + oz) % ncell
                     for m in range(start[other], start[other + 1]):
                         j = members[m]
-                        if j == i:
+                        if _skip(i, j, a, b):
                             continue
                         dx = _image(xref[i, 0] - xref[j, 0], box)
                         dy = _image(xref[i, 1] - xref[j, 1], box)
@@ -156,11 +164,15 @@ def _cell_pairs(xref, box, rlist2, a, b, ncell, cell, start, members, capacity, 
 
 @numba.njit(**JIT_FLAGS)
 def build_neighbours(xref, box, rlist, a, b):
-    """Full neighbour list of atoms [a, b) within ``rlist`` of ``xref``: CSR (offsets (b-a+1), neighbours).
+    """Neighbour list of atoms [a, b) within ``rlist`` of ``xref``: CSR (offsets (b-a+1), neighbours).
 
-    Each atom's neighbours are in the order the 27 cells around it (or all
-    atoms, in a box of fewer than 3 cells a side) are visited: a function of
-    ``xref`` alone.
+    Half inside the partition, full across it: a pair of atoms of [a, b) is
+    listed once, at its lower index (its force is applied to both, Newton's
+    third law); a pair with an atom of another partition is listed at the
+    atom of [a, b) (the other partition lists it too).  Each atom's
+    neighbours are in the order the 27 cells around it (or all atoms, in a
+    box of fewer than 3 cells a side) are visited: a function of ``xref``,
+    a and b alone.
     """
     rlist2 = rlist * rlist
     n = xref.shape[0]
@@ -191,14 +203,21 @@ def build_neighbours(xref, box, rlist, a, b):
 
 @numba.njit(**JIT_FLAGS)
 def forces(x, box, rc, shift, a, b, offsets, neighbours, force, energy, virial):
-    """LJ force on atoms [a, b), their half pair energies and half pair virials (sum of r.f / 2).
+    """LJ force on atoms [a, b), their shares of the pair energies and of the pair virials r.f (half each).
 
-    ``shift`` is subtracted from each pair energy inside the cutoff (0, or
-    the potential at ``rc`` to shift it to zero there).  ``force`` is (N, 3);
-    ``energy`` and ``virial`` are (N,); only rows a..b-1 are written.
+    ``neighbours`` is a list of :func:`build_neighbours`: a pair inside
+    [a, b) acts on both atoms once.  ``shift`` is subtracted from each pair
+    energy inside the cutoff (0, or the potential at ``rc`` to shift it to
+    zero there).  ``force`` is (N, 3); ``energy`` and ``virial`` are (N,);
+    only rows a..b-1 are written.  Each atom's sum runs in a fixed order
+    (the lists of the atoms below it, then its own), so the result is a
+    function of the positions, the list and [a, b) alone.
     """
     rc2 = rc * rc
     half_shift = 0.5 * shift
+    for i in range(a, b):
+        force[i, 0] = force[i, 1] = force[i, 2] = 0.0
+        energy[i] = virial[i] = 0.0
     for i in range(a, b):
         fx = fy = fz = 0.0
         e = w = 0.0
@@ -213,14 +232,24 @@ def forces(x, box, rc, shift, a, b, offsets, neighbours, force, energy, virial):
                 inv2 = 1.0 / r2
                 inv6 = inv2 * inv2 * inv2
                 scale = 48.0 * inv6 * (inv6 - 0.5) * inv2
+                half_energy = 2.0 * inv6 * (inv6 - 1.0) - half_shift
+                half_virial = 0.5 * scale * r2
                 fx += scale * dx
                 fy += scale * dy
                 fz += scale * dz
-                e += 2.0 * inv6 * (inv6 - 1.0) - half_shift
-                w += 0.5 * scale * r2
-        force[i, 0], force[i, 1], force[i, 2] = fx, fy, fz
-        energy[i] = e
-        virial[i] = w
+                e += half_energy
+                w += half_virial
+                if j < b and j >= a:
+                    force[j, 0] -= scale * dx
+                    force[j, 1] -= scale * dy
+                    force[j, 2] -= scale * dz
+                    energy[j] += half_energy
+                    virial[j] += half_virial
+        force[i, 0] += fx
+        force[i, 1] += fy
+        force[i, 2] += fz
+        energy[i] += e
+        virial[i] += w
 
 
 @numba.njit(**JIT_FLAGS)
