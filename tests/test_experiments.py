@@ -31,3 +31,12 @@ def test_slab_albedo_writes_the_sweep_and_the_plot(tmp_path):
     assert (tmp_path / "slab_albedo.png").stat().st_size > 10_000
     with h5py.File(tmp_path / "slab_albedo.h5") as handle:
         assert handle["series/reflection"].shape == (14,)
+
+
+def test_lj_eos_writes_the_sweep_and_the_plot(tmp_path):
+    done = _run("lj_eos.py", "--steps", "200", "--thermalize", "50", "--outdir", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("NIST") == 2
+    assert (tmp_path / "lj_eos.png").stat().st_size > 10_000
+    with h5py.File(tmp_path / "lj_eos.h5") as handle:
+        assert handle["series/potential_energy_per_atom"].shape == (2,)
