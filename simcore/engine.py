@@ -173,7 +173,9 @@ def run_partition_task(model_ref: str, params: dict, seed: int, partition: int, 
     """
     try:
         arrays = arrays_of(arena_id)
-        arrays["runners"][partition] = (os.getpid(), time.monotonic())
+        runner = arrays["runners"][partition]
+        runner[1] = time.monotonic()  # the start time before the pid: a signed row is always whole
+        runner[0] = os.getpid()
         row = arrays["tallies"][partition]
         row[...] = 0.0
         cached_model(model_ref).run_partition(params, seed, partition, partitions, row)
@@ -324,7 +326,7 @@ class _BatchLoop:
         elif self.cfg.unit_timeout > 0:
             now = time.monotonic()
             hung = [p for p in self.in_flight.values()
-                    if self.runners[p, 0] and now - self.runners[p, 1] > self.cfg.unit_timeout]
+                    if self.runners[p, 0] and 0 < self.runners[p, 1] < now - self.cfg.unit_timeout]
             if hung:
                 self._recover([], hung)
 

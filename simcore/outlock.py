@@ -68,9 +68,34 @@ def try_claim(out: Path) -> OutLock | int:
 
 
 def is_claimed(out: Path) -> bool:
-    """True if ``out``'s lock file names a live process (never locks, so it cannot disturb a claimant)."""
+    """True if a process holds the lock of ``out`` (looked up in /proc/locks, so it never disturbs a claimant).
+
+    A lock file left by a killed run is not claimed, even if its recorded pid
+    now belongs to another process.  Where /proc/locks cannot be read, the
+    recorded pid's liveness is the best guess.
+    """
+    path = lock_path(out)
     try:
-        holder = lock_path(out).read_text().strip()
-    except (FileNotFoundError, UnicodeDecodeError):
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
         return False
-    return holder.isdigit() and Path(f"/proc/{holder}").exists()
+    try:
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        holder = path.read_text(errors="replace").strip()
+        return holder.isdigit() and Path(f"/proc/{holder}").exists()
+    wanted = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "FLOCK" and _device_inode(fields[5]) == wanted:
+            return True
+    return False
+
+
+def _device_inode(field: str) -> tuple[int, int, int] | None:
+    """``fe:00:2146545`` (hex major, hex minor, inode) of /proc/locks -> (major, minor, inode)."""
+    try:
+        major, minor, inode = field.split(":")
+        return int(major, 16), int(minor, 16), int(inode)
+    except ValueError:
+        return None

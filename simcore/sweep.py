@@ -22,7 +22,9 @@ of the axes, the first axis varying slowest.  Point k runs with the seed
 
 File layout: ``/series/<axis>`` (the axis value of each point),
 ``/series/seed``, ``/series/<result>`` and ``/series/<result>_stderr`` (per
-point, against the abscissa ``/series/point``), and ``/tallies/rows``.
+point, against the abscissa ``/series/point``; a result named like a swept
+parameter, as lj's ``temperature``, is stored as ``<result>_measured``), and
+``/tallies/rows``.
 """
 from __future__ import annotations
 
@@ -217,7 +219,8 @@ def _reduce(p: Mapping[str, Any], tallies: np.ndarray) -> Reduction:
     series["seed"] = per_point(seeds, doc="the seed each point ran with")
     for k, result in enumerate(spec.model.results):
         column = _SEED_COLUMNS + 2 * k
-        series[result.name] = per_point(tallies[:, column], tallies[:, column + 1], result.units, result.doc)
+        name = f"{result.name}_measured" if result.name in spec.axes else result.name  # lj: temperature
+        series[name] = per_point(tallies[:, column], tallies[:, column + 1], result.units, result.doc)
     return Reduction({}, series)
 
 

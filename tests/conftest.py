@@ -59,6 +59,13 @@ class CliRun:
             time.sleep(0.1)
 
 
+def assert_refused(done, needle: str) -> None:
+    """``done`` exited 2 with exactly one line ``simcore: error: ...`` that contains ``needle``."""
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("simcore: error: ") and needle in lines[0], done.stderr
+
+
 def sigkill_after_second_checkpoint(cli: CliRun, *command: str, out: str):
     """Start ``command`` writing ``out``, SIGKILL its main process once ``out.ckpt.1`` exists; its newest checkpoint."""
     from simcore import read_checkpoint

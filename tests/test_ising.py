@@ -12,7 +12,7 @@ import pytest
 
 import simcore
 
-from .conftest import results_snapshot, sigkill_after_second_checkpoint
+from .conftest import assert_refused, results_snapshot, sigkill_after_second_checkpoint
 from .support.ising_exact import exact_l4
 
 SMALL = {"L": 8, "sweeps": 400, "thermalize": 50, "seed": 5}
@@ -59,9 +59,7 @@ def test_series_and_results_have_their_declared_shape(tmp_path):
 ])
 def test_bad_input_is_one_line_and_exit_2(cli, setting, needle):
     done = cli("run", "ising", "--set", "L=8", "--set", setting)
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("simcore: error: ") and needle in lines[0], done.stderr
+    assert_refused(done, needle)
 
 
 def test_sigkill_then_resume_is_bitwise_exact(cli):

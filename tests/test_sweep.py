@@ -13,7 +13,7 @@ import pytest
 import simcore
 from simcore.sweep import parse_axis
 
-from .conftest import results_snapshot, sigkill_after_second_checkpoint
+from .conftest import assert_refused, results_snapshot, sigkill_after_second_checkpoint
 
 ISING = {"sweeps": 300, "thermalize": 20}
 
@@ -90,9 +90,7 @@ def test_sigkill_then_resume_is_bitwise_exact(cli):
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, args, needle):
     done = cli("sweep", "ising", *args, "--out", "bad.h5")
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("simcore: error: ") and needle in lines[0], done.stderr
+    assert_refused(done, needle)
     assert os.listdir(cli.cwd) == []
 
 
@@ -114,3 +112,22 @@ def test_string_axes_are_stored_as_text(tmp_path):
                         **ISING)
     with h5py.File(res.path) as handle:
         assert [v.decode() for v in handle["series/start"][()]] == ["hot", "cold"]
+
+
+def test_a_result_named_like_the_swept_parameter_keeps_both(tmp_path):
+    """lj has a parameter and a result called temperature: the axis stays, the result is *_measured."""
+    res = simcore.sweep("lj", {"temperature": [0.7, 1.5]}, cells=3, cutoff=1.5, steps=20, executor="serial",
+                        out=str(tmp_path / "t.h5"))
+    assert res.series("temperature").tolist() == [0.7, 1.5]
+    assert res.series("temperature_measured").shape == res.series("temperature_measured_stderr").shape == (2,)
+
+
+def test_lj_points_run_in_one_process_do_not_share_neighbour_lists(cli):
+    """Points run one after another by one worker: each equals its standalone run in a fresh process."""
+    res = simcore.sweep("lj", {"cutoff": [1.5, 2.2]}, cells=3, temperature=0.1, steps=50, executor="serial",
+                        out=str(cli.cwd / "c.h5"))
+    done = cli("run", "lj", "--set", "cells=3", "--set", "temperature=0.1", "--set", "steps=50", "--set",
+               "cutoff=2.2", "--seed", str(int(res.series("seed")[1])), "--executor", "serial", "--out", "alone.h5")
+    assert done.returncode == 0, done.stderr
+    alone = simcore.open_results(cli.cwd / "alone.h5")
+    assert res.series("potential_energy_per_atom")[1] == alone.mean("potential_energy_per_atom")

@@ -38,6 +38,11 @@ def read_data(path: str) -> Configuration:
         bounds = [tuple(float(v) for v in header[f"{axis}lo {axis}hi"][:2]) for axis in "xyz"]
     except (KeyError, ValueError, IndexError):
         raise ValueError(f"start_file {path!r} is not a LAMMPS data file (no 'atoms' count or box bounds)") from None
+    if any(float(v) != 0.0 for v in header.get("xy xz yz", [])):
+        raise ValueError(f"start_file {path!r}: the box is triclinic; only a cubic box is supported")
+    masses = {float(row[1]) for row in sections.get("Masses", []) if len(row) > 1}
+    if masses - {1.0}:
+        raise ValueError(f"start_file {path!r}: every mass must be 1 (reduced units; got {sorted(masses)})")
     sides = [hi - lo for lo, hi in bounds]
     if max(sides) - min(sides) > 1e-9 * max(sides) or min(sides) <= 0:
         raise ValueError(f"start_file {path!r}: the box must be cubic (sides {sides})")

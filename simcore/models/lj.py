@@ -54,9 +54,10 @@ WIDTH = 19
 #: Observables each partition sums after a measured step.
 _PE, _VIRIAL, _TWICE_KE = 0, 1, 2
 
-#: Neighbour lists of the partitions this process worked on: (row_start, row_stop) ->
-#: (stamp, reference positions of the rows, offsets, neighbours).
-_LISTS: dict[tuple[int, int], tuple] = {}
+#: Neighbour lists of the partitions this process worked on, possibly for several runs (a sweep's
+#: points, threads): (row_start, row_stop, atoms, box, list radius) -> (stamp, reference
+#: positions of the rows, offsets, neighbours).
+_LISTS: dict[tuple, tuple] = {}
 
 
 @functools.lru_cache(maxsize=4)
@@ -99,11 +100,12 @@ def tail_corrections(density: float, cutoff: float) -> tuple[float, float]:
 def _neighbours(p, state: np.ndarray, a: int, b: int):
     """This partition's list: the cached one if built from the same reference positions, else a new one."""
     stamp = state[a, STAMP]
-    cached = _LISTS.get((a, b))
+    key = (a, b, len(state), box_side(p), p["cutoff"] + p["skin"])
+    cached = _LISTS.get(key)
     if cached is not None and cached[0] == stamp and np.array_equal(cached[1], state[a:b, XREF]):
         return cached[2], cached[3]
-    offsets, neighbours = kernels.build_neighbours(state[:, XREF], box_side(p), p["cutoff"] + p["skin"], a, b)
-    _LISTS[(a, b)] = (stamp, state[a:b, XREF].copy(), offsets, neighbours)
+    offsets, neighbours = kernels.build_neighbours(state[:, XREF], key[3], key[4], a, b)
+    _LISTS[key] = (stamp, state[a:b, XREF].copy(), offsets, neighbours)
     return offsets, neighbours
 
 

@@ -79,36 +79,6 @@ def _image(d, box):
 
 
 @numba.njit(**JIT_FLAGS)
-def _count_all_pairs(xref, box, rlist2, a, b, counts):
-    n = xref.shape[0]
-    for i in range(a, b):
-        c = 0
-        for j in range(n):
-            if not _skip(i, j, a, b):
-                dx = _image(xref[i, 0] - xref[j, 0], box)
-                dy = _image(xref[i, 1] - xref[j, 1], box)
-                dz = _image(xref[i, 2] - xref[j, 2], box)
-                if dx * dx + dy * dy + dz * dz < rlist2:
-                    c += 1
-        counts[i - a] = c
-
-
-@numba.njit(**JIT_FLAGS)
-def _fill_all_pairs(xref, box, rlist2, a, b, offsets, neighbours):
-    n = xref.shape[0]
-    for i in range(a, b):
-        k = offsets[i - a]
-        for j in range(n):
-            if not _skip(i, j, a, b):
-                dx = _image(xref[i, 0] - xref[j, 0], box)
-                dy = _image(xref[i, 1] - xref[j, 1], box)
-                dz = _image(xref[i, 2] - xref[j, 2], box)
-                if dx * dx + dy * dy + dz * dz < rlist2:
-                    neighbours[k] = j
-                    k += 1
-
-
-@numba.njit(**JIT_FLAGS)
 def _bin_atoms(xref, box, ncell):
     """Cell of each atom and the atoms of each cell in index order (counting sort): (start, members)."""
     n = xref.shape[0]
@@ -132,19 +102,21 @@ def _bin_atoms(xref, box, ncell):
 
 @numba.njit(**JIT_FLAGS)
 def _cell_pairs(xref, box, rlist2, a, b, ncell, cell, start, members, capacity, slots, counts):
-    """Neighbours of atoms [a, b) from the 27 cells around each, up to ``capacity`` an atom, into ``slots``.
+    """Neighbours of atoms [a, b) from the 27 cells around each (or the one cell, if ``ncell`` is 1),
+    up to ``capacity`` an atom, into ``slots``.
 
     Returns False if some atom has more (then ``counts`` holds the true counts).
     """
+    span = 1 if ncell >= 3 else 0
     fits = True
     for i in range(a, b):
         c = cell[i]
         cx, cy, cz = c // (ncell * ncell), (c // ncell) % ncell, c % ncell
         first = (i - a) * capacity
         k = 0
-        for ox in range(-1, 2):
-            for oy in range(-1, 2):
-                for oz in range(-1, 2):
+        for ox in range(-span, span + 1):
+            for oy in range(-span, span + 1):
+                for oz in range(-span, span + 1):
                     other = (((cx + ox) % ncell) * ncell + (cy + oy) % ncell) * ncell + (cz + oz) % ncell
                     for m in range(start[other], start[other + 1]):
                         j = members[m]
@@ -177,27 +149,22 @@ def build_neighbours(xref, box, rlist, a, b):
     rlist2 = rlist * rlist
     n = xref.shape[0]
     ncell = int(math.floor(box / rlist))
+    if ncell < 3:  # one cell holding every atom: all pairs are candidates
+        ncell = 1
+    cell, start, members = _bin_atoms(xref, box, ncell)
     counts = np.zeros(b - a, dtype=np.int64)
-    if ncell >= 3:
-        cell, start, members = _bin_atoms(xref, box, ncell)
-        expected = 4.0 / 3.0 * math.pi * rlist**3 * n / box**3
-        capacity = int(1.5 * expected) + 16
+    capacity = min(n, int(1.5 * 4.0 / 3.0 * math.pi * rlist**3 * n / box**3) + 16)
+    slots = np.empty((b - a) * capacity, dtype=np.int32)
+    if not _cell_pairs(xref, box, rlist2, a, b, ncell, cell, start, members, capacity, slots, counts):
+        capacity = counts.max()
         slots = np.empty((b - a) * capacity, dtype=np.int32)
-        if not _cell_pairs(xref, box, rlist2, a, b, ncell, cell, start, members, capacity, slots, counts):
-            capacity = counts.max()
-            slots = np.empty((b - a) * capacity, dtype=np.int32)
-            _cell_pairs(xref, box, rlist2, a, b, ncell, cell, start, members, capacity, slots, counts)
-    else:
-        _count_all_pairs(xref, box, rlist2, a, b, counts)
+        _cell_pairs(xref, box, rlist2, a, b, ncell, cell, start, members, capacity, slots, counts)
     offsets = np.zeros(b - a + 1, dtype=np.int64)
     for i in range(b - a):
         offsets[i + 1] = offsets[i] + counts[i]
     neighbours = np.empty(offsets[b - a], dtype=np.int32)
-    if ncell >= 3:
-        for i in range(b - a):
-            neighbours[offsets[i]:offsets[i + 1]] = slots[i * capacity:i * capacity + counts[i]]
-    else:
-        _fill_all_pairs(xref, box, rlist2, a, b, offsets, neighbours)
+    for i in range(b - a):
+        neighbours[offsets[i]:offsets[i + 1]] = slots[i * capacity:i * capacity + counts[i]]
     return offsets, neighbours
 
 

@@ -50,3 +50,11 @@ def test_a_running_run_cannot_be_resumed_or_overwritten_meanwhile(cli):
         proc.communicate(timeout=60)
     assert proc.returncode == 143
     assert cli.live_processes() == [] and orphan_segments() == []
+
+
+def test_a_lock_file_left_by_a_killed_run_does_not_block_even_if_its_pid_is_taken(cli):
+    """After SIGKILL the lock file stays, naming a pid that may belong to someone else by now."""
+    (cli.cwd / "stale.h5.lock").write_text("1")  # pid 1 is alive, and holds no lock on this file
+    done = cli("run", "pi", "--set", "samples=1e5", "--executor", "serial", "--out", "stale.h5", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert not (cli.cwd / "stale.h5.lock").exists()
