@@ -38,6 +38,10 @@ class Param:
         """Human-readable allowed values, e.g. ``[0, 1]`` or ``one of: normal, isotropic``."""
         if self.choices is not None:
             return "one of: " + ", ".join(str(c) for c in self.choices)
+        if self.type is bool:
+            return "true or false"
+        if self.type is str:
+            return "any text"
         lower = f"> {_fmt(self.gt)}" if self.gt is not None else (f">= {_fmt(self.ge)}" if self.ge is not None else "")
         upper = f"< {_fmt(self.lt)}" if self.lt is not None else (f"<= {_fmt(self.le)}" if self.le is not None else "")
         if self.ge is not None and self.le is not None:
