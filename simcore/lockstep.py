@@ -48,6 +48,7 @@ from .config import RunConfig
 from .engine import (POLL_SECONDS, Interrupted, PartitionFailed, RunOutcome, StopFlag, WorkerCrashed, cached_model,
                      dead_workers)
 from .executors import current_barrier, lockstep_executor
+from .frames import FrameStore
 from .models.base import LockstepModel, partition_share
 from .shm import SharedArena, arrays_of
 
@@ -134,10 +135,12 @@ def simulate(model: LockstepModel, cfg: RunConfig) -> np.ndarray:
 
 def run_lockstep(model: LockstepModel, cfg: RunConfig, *, stop: StopFlag | None = None,
                  progress: Callable[[int], Any] | None = None, checkpoints: CheckpointPlan | None = None,
-                 start: LockstepStart | None = None) -> RunOutcome:
+                 start: LockstepStart | None = None, frames: FrameStore | None = None) -> RunOutcome:
     """Run ``model`` in lockstep (module docstring) and return the per-step sums over partitions.
 
-    Raises PartitionFailed, WorkerCrashed, CheckpointError or Interrupted as
+    With ``frames``, the model's trajectory (if it declares one) is written
+    there every ``every`` steps: rounds end at those steps.  Raises
+    PartitionFailed, WorkerCrashed, CheckpointError or Interrupted as
     :func:`simcore.engine.run_batch` does.
     """
     stop = stop or StopFlag()
@@ -164,7 +167,7 @@ def run_lockstep(model: LockstepModel, cfg: RunConfig, *, stop: StopFlag | None 
             log.info("%s: %d steps from step %d, %d partitions on %d %s worker(s)", model.name, steps,
                      start.step if start else 0, cfg.partitions, workers, executor.kind)
             loop = _LockstepLoop(executor, barrier, cfg, model, arena.arena_id, state, sums, rows, workers,
-                                 stop, progress, writer, checkpoints)
+                                 stop, progress, writer, checkpoints, frames)
             loop.run(start.step if start else None)
         result = sums.sum(axis=1)
         del state, sums, slots, loop, barrier  # views of shared memory: gone before the arena closes
@@ -176,7 +179,8 @@ class _LockstepLoop:
     """The round / checkpoint loop of one lockstep run (module docstring)."""
 
     def __init__(self, executor, barrier, cfg: RunConfig, model: LockstepModel, arena_id: str, state, sums,
-                 rows: list[tuple[int, int]], workers: int, stop: StopFlag, progress, writer, plan) -> None:
+                 rows: list[tuple[int, int]], workers: int, stop: StopFlag, progress, writer, plan,
+                 frames: FrameStore | None) -> None:
         self.executor, self.barrier = executor, barrier
         self.cfg, self.arena_id = cfg, arena_id
         self.params = dict(cfg.params)
@@ -189,6 +193,8 @@ class _LockstepLoop:
         self.started = time.perf_counter()
         self.step = 0
         self.rollback: tuple[int, np.ndarray] | None = None  # (step, state): where a lost round restarts
+        self.frames = frames
+        self.trajectory = model.trajectory(self.params) if frames is not None else None
         self.failures, self.failed_at = 0, -1
 
     def run(self, resumed_at: int | None) -> None:
@@ -197,6 +203,11 @@ class _LockstepLoop:
             self.progress(self.step)
         if self.executor.kind == "process":
             self.rollback = (self.step, self.state.copy())
+        if self.trajectory is not None:
+            if resumed_at is None:
+                self._record_frame()
+            else:
+                self.frames.keep_until(resumed_at)  # later frames are written again
         if self.writer is not None and resumed_at is None:
             self._checkpoint("running")
         chunk = 1
@@ -204,6 +215,8 @@ class _LockstepLoop:
             if self.stop.is_set():
                 self._interrupt()
             last = min(self.steps, self.step + chunk)
+            if self.trajectory is not None:
+                last = min(last, (self.step // self.trajectory.every + 1) * self.trajectory.every)
             began = time.perf_counter()
             try:
                 self._round(last)
@@ -217,11 +230,17 @@ class _LockstepLoop:
                 self.progress(last - self.step)
             chunk = max(1, min(4 * chunk, int(chunk * ROUND_SECONDS / max(elapsed, 1e-9))))
             self.step = last
+            if self.trajectory is not None and last % self.trajectory.every == 0:
+                self._record_frame()
             if self.trigger is not None and self.trigger.due():
                 self._checkpoint("running")
         if self.writer is not None:
             self._checkpoint("finished")
             self.writer.finish()
+
+    def _record_frame(self) -> None:
+        """Write the positions of this step (between rounds: no worker moves them)."""
+        self.frames.write(self.step, self.state[:, self.trajectory.columns])
 
     def _round(self, last: int) -> None:
         futures = [self.executor.submit(run_lockstep_task, self.cfg.model, self.params, self.cfg.seed, party, group,

@@ -12,6 +12,7 @@ Layout (DESIGN.md section 5)::
                          axis (name of the abscissa dataset beside it);
                          /series/<name>_stderr when the series has errors
     /tallies/rows        the raw (P, K) float64 tally rows the results reduce
+    /h5md, /particles    a particle model's trajectory, H5MD 1.1 (position/step, time, value; box)
 
 Every non-empty dataset is chunked with a Fletcher-32 checksum and the file
 uses the HDF5 1.10 format, whose object headers carry checksums: a damaged
@@ -63,8 +64,12 @@ def _versions() -> dict[str, str]:
 
 def write_results(path: Path, cfg: RunConfig, reduction: Reduction, tallies: np.ndarray, *,
                   model_results: dict[str, tuple[str, str]], wall_seconds: float, workers: int,
-                  force: bool) -> Path:
-    """Write a results file atomically; ``model_results`` maps name -> (units, description)."""
+                  force: bool, trajectory=None) -> Path:
+    """Write a results file atomically; ``model_results`` maps name -> (units, description).
+
+    ``trajectory`` is (a :class:`~simcore.models.base.Trajectory`, steps (F,),
+    positions (F, N, 3)) to store as H5MD 1.1 under /h5md and /particles/all.
+    """
     import h5py
 
     path = Path(path)
@@ -113,10 +118,38 @@ def write_results(path: Path, cfg: RunConfig, reduction: Reduction, tallies: np.
             rows = _checksummed(handle.create_group("tallies"), "rows", tallies, compression="gzip" if big else None,
                                 compression_opts=1 if big else None, shuffle=big)
             rows.attrs["description"] = "raw per-partition tally rows (model-defined columns)"
+            if trajectory is not None:
+                _write_h5md(handle, *trajectory)
         _place(tmp, path, force)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _write_h5md(handle, spec, steps: np.ndarray, positions: np.ndarray) -> None:
+    """H5MD 1.1 (de Buyl et al., Comput. Phys. Commun. 185, 1546 (2014)): /h5md and /particles/all."""
+    from . import __version__
+
+    h5md = handle.create_group("h5md")
+    h5md.attrs["version"] = np.array([1, 1], dtype=np.int32)
+    h5md.create_group("author").attrs["name"] = "simcore"
+    creator = h5md.create_group("creator")
+    creator.attrs["name"] = "simcore"
+    creator.attrs["version"] = __version__
+    particles = handle.create_group("particles/all")
+    box = particles.create_group("box")
+    box.attrs["dimension"] = np.int32(3)
+    box.attrs["boundary"] = np.array([b"periodic"] * 3)
+    position = particles.create_group("position")
+    position.create_dataset("step", data=steps)
+    position.create_dataset("time", data=steps * spec.dt)
+    edges = box.create_group("edges")  # time-dependent form (what MDAnalysis reads), sharing position's clock
+    edges["step"], edges["time"] = position["step"], position["time"]
+    edges.create_dataset("value", data=np.tile(np.asarray(spec.box, dtype=np.float64), (len(steps), 1)))
+    # no H5MD "unit" attributes: the model's units are reduced (sigma, tau), which readers such as
+    # MDAnalysis reject as unknown; read them with unit conversion off
+    position.create_dataset("value", data=positions, chunks=(1,) + positions.shape[1:], compression="gzip",
+                            compression_opts=1, shuffle=True, fletcher32=True)
 
 
 #: HDF5 1.10 file format: version-2 object headers and superblock, which carry checksums of the metadata.

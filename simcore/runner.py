@@ -17,6 +17,7 @@ from .checkpoint import (Checkpoint, CheckpointFileError, CheckpointPlan, Header
                          latest_checkpoint)
 from .config import RUN_SETTINGS, ConfigError, RunConfig, build_config, resolve_out_path
 from .engine import BatchStart, StopFlag, graceful_signals, run_batch
+from .frames import FrameStore
 from .lockstep import LockstepStart, lockstep_start, run_lockstep
 from .models import get_model
 from .models.base import BatchModel, LockstepModel, Model
@@ -59,15 +60,21 @@ def execute(model: Model, cfg: RunConfig, out: Path, *, force: bool = False,
     """
     with _claim(cfg, out, force, resumed) as claim:
         out = claim.out
+        frames = _frames_of(model, cfg, out)
         if force and resumed is None:
             for stale in checkpoint_files(out):
                 stale.unlink()
+            if frames is not None:
+                frames.remove()
         start = _start_of(model, cfg, resumed) if resumed else None
-        driver = run_lockstep if isinstance(model, LockstepModel) else run_batch
         stop = StopFlag()
         with graceful_signals(stop):
-            outcome = driver(model, cfg, stop=stop, progress=progress, start=start,
-                             checkpoints=checkpoint_plan(model, cfg, out, resumed))
+            plan = checkpoint_plan(model, cfg, out, resumed)
+            if isinstance(model, LockstepModel):
+                outcome = run_lockstep(model, cfg, stop=stop, progress=progress, start=start, checkpoints=plan,
+                                       frames=frames)
+            else:
+                outcome = run_batch(model, cfg, stop=stop, progress=progress, start=start, checkpoints=plan)
         path = _write(model, cfg, out, outcome.tallies, outcome.wall_seconds, outcome.workers, force)
     log.info("wrote %s in %.2f s", path, outcome.wall_seconds)
     return path
@@ -87,12 +94,31 @@ def _claim(cfg: RunConfig, out: Path, force: bool, resumed: Checkpoint | None) -
     raise ConfigError(f"no free default results name near {str(out)!r}; choose one with --out")
 
 
+def _frames_of(model: Model, cfg: RunConfig, out: Path) -> FrameStore | None:
+    """Where the run's trajectory frames go, if its model records one."""
+    recorded = isinstance(model, LockstepModel) and model.trajectory(dict(cfg.params)) is not None
+    return FrameStore(out) if recorded else None
+
+
 def _write(model: Model, cfg: RunConfig, out: Path, tallies, wall_seconds: float, workers: int,
            force: bool) -> Path:
-    reduction = model.reduce(dict(cfg.params), tallies)
+    """Reduce the tallies and write the results file (with the trajectory, if any; its frames are then removed)."""
+    params = dict(cfg.params)
+    reduction = model.reduce(params, tallies)
     declared = {r.name: (r.units, r.doc) for r in model.results}
-    return write_results(out, cfg, reduction, tallies, model_results=declared,
-                         wall_seconds=wall_seconds, workers=workers, force=force)
+    frames = _frames_of(model, cfg, out)
+    trajectory = None
+    if frames is not None:
+        steps, positions = frames.load()
+        if len(steps):
+            trajectory = (model.trajectory(params), steps, positions)
+        else:
+            log.warning("%s: no trajectory frames on disk; the results hold no /particles", out)
+    path = write_results(out, cfg, reduction, tallies, model_results=declared, wall_seconds=wall_seconds,
+                         workers=workers, force=force, trajectory=trajectory)
+    if frames is not None:
+        frames.remove()
+    return path
 
 
 def _start_of(model: Model, cfg: RunConfig, checkpoint: Checkpoint) -> BatchStart | LockstepStart:

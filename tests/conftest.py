@@ -118,14 +118,19 @@ def orphan_segments() -> list[str]:
 
 
 def results_snapshot(path: Path) -> dict:
-    """Everything under /results and /tallies, as bytes and attributes, for exact comparison."""
+    """Everything under /results, /series, /tallies and /particles, as bytes and attributes, for exact comparison."""
     snapshot = {}
+
+    def take(name, item):
+        if isinstance(item, h5py.Dataset):
+            data = item[()]
+            snapshot[name] = (data.dtype.str, data.shape, np.ascontiguousarray(data).tobytes(),
+                              {k: _attr(v) for k, v in item.attrs.items()})
+
     with h5py.File(path, "r") as handle:
-        for group in ("results", "series", "tallies"):
-            for name, dataset in handle[group].items():
-                data = dataset[()]
-                snapshot[f"{group}/{name}"] = (data.dtype.str, data.shape, np.ascontiguousarray(data).tobytes(),
-                                               {k: _attr(v) for k, v in dataset.attrs.items()})
+        for group in ("results", "series", "tallies", "particles"):
+            if group in handle:
+                handle[group].visititems(lambda name, item, group=group: take(f"{group}/{name}", item))
     return snapshot
 
 

@@ -76,6 +76,7 @@ def test_nvt_potential_energy_matches_nist(tmp_path):
 @pytest.mark.parametrize("thermostat", ["none", "langevin", "nose-hoover"])
 def test_bitwise_identical_for_any_workers_and_executor(tmp_path, thermostat):
     snapshots = [results_snapshot(simcore.run("lj", thermostat=thermostat, partitions=4, executor=executor,
+                                              trajectory_every=20,
                                               workers=workers, out=str(tmp_path / f"{executor}{workers}.h5"),
                                               **SMALL).path)
                  for executor, workers in [("serial", 1), ("thread", 2), ("process", 2), ("process", 4)]]
@@ -135,8 +136,8 @@ def test_start_file_gives_the_same_run_as_the_lattice_it_holds(tmp_path):
 
 def test_sigkill_then_resume_is_bitwise_exact(cli):
     """Resumed workers have no neighbour lists: they rebuild them from the stored reference positions."""
-    run = ("run", "lj", "--set", "cells=4", "--set", "steps=6000", "--set", "thermostat=langevin", "--workers", "2",
-           "--quiet")
+    run = ("run", "lj", "--set", "cells=4", "--set", "steps=6000", "--set", "thermostat=langevin", "--set",
+           "trajectory_every=500", "--workers", "2", "--quiet")
     assert cli(*run, "--checkpoint-every", "0", "--out", "ref.h5").returncode == 0
     checkpoint = sigkill_after_second_checkpoint(cli, *run, "--checkpoint-every", "0.3", out="k.h5")
     assert checkpoint.counters["steps_done"] < 6000 or checkpoint.status == "finished"
@@ -198,3 +199,39 @@ def test_lammps_in_lj_step_100_from_its_own_velocities(tmp_path):
                           executor="serial", checkpoint_every=0, out=str(tmp_path / f"lj{every}.h5"))
         energy = res.series("thermo")[-1, 2]
         assert abs(energy / lammps_energy[check] - 1) < 1e-6, (every, energy, lammps_energy[check])
+
+
+def test_trajectory_is_h5md(tmp_path):
+    """H5MD 1.1: /h5md version, /particles/all/box and position/{step,time,value}; frame 0 is the fcc start."""
+    import h5py
+
+    res = simcore.run("lj", trajectory_every=20, executor="serial", out=str(tmp_path / "t.h5"), **SMALL)
+    p = dict(_config("lj", cells=4, seed=3).params)
+    with h5py.File(res.path) as handle:
+        assert handle["h5md"].attrs["version"].tolist() == [1, 1]
+        box = handle["particles/all/box"]
+        assert box.attrs["dimension"] == 3 and [b.decode() for b in box.attrs["boundary"]] == ["periodic"] * 3
+        edges = box["edges/value"][0]
+        assert np.allclose(box["edges/value"][()], lj.box_side(p)) and box["edges/step"].shape == (4,)
+        position = handle["particles/all/position"]
+        assert position["step"][()].tolist() == [0, 20, 40, 60]
+        assert np.allclose(position["time"][()], position["step"][()] * 0.005)
+        value = position["value"][()]
+    assert value.shape == (4, lj.atoms(p), 3)
+    assert np.array_equal(value[0], lj._start(p, 3)[0])
+    assert np.all((value >= 0) & (value < edges[0]))
+    assert not list(tmp_path.glob("*.frame-*"))
+
+
+def test_trajectory_reads_in_mdanalysis(tmp_path):
+    import h5py
+
+    mda = pytest.importorskip("MDAnalysis")
+    res = simcore.run("lj", trajectory_every=20, executor="serial", out=str(tmp_path / "t.h5"), **SMALL)
+    universe = mda.Universe.empty(256, trajectory=True)  # H5MD holds coordinates, not a topology
+    universe.load_new(str(res.path), format="H5MD", convert_units=False)  # reduced LJ units
+    assert len(universe.trajectory) == 4
+    universe.trajectory[3]
+    with h5py.File(res.path) as handle:
+        assert np.allclose(universe.atoms.positions, handle["particles/all/position/value"][3], atol=1e-5)
+    assert universe.trajectory.ts.time == pytest.approx(0.3)

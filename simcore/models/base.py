@@ -146,6 +146,19 @@ def partition_share(total: int, partitions: int, index: int) -> tuple[int, int]:
 
 
 
+class Trajectory(NamedTuple):
+    """What a particle model records every ``every`` steps: positions (state columns ``columns``).
+
+    ``dt`` is the time per step and ``box`` the edges of the periodic box,
+    for the H5MD file (:mod:`simcore.frames`).
+    """
+
+    every: int
+    dt: float
+    box: np.ndarray
+    columns: slice
+
+
 @dataclass(frozen=True)
 class LockstepModel:
     """A model run by the lockstep driver: workers own row ranges of one shared state.
@@ -165,6 +178,7 @@ class LockstepModel:
     * ``measure(p, state, row_start, row_stop, out)``         -- partial sums into ``out``
     * ``reduce(p, sums)``   -- (measured steps, observables) sums over partitions -> :class:`Reduction`
     * ``check(p)``, ``warm()`` as for :class:`BatchModel`
+    * ``trajectory(p)``     -- a :class:`Trajectory` to record, or None (the default)
     """
 
     name: str
@@ -186,6 +200,7 @@ class LockstepModel:
     warm: Callable[[], None]
     work_unit: str = "steps"
     check: Callable[[Mapping[str, Any]], None] = lambda p: None
+    trajectory: Callable[[Mapping[str, Any]], Trajectory | None] = lambda p: None
     references: tuple[str, ...] = ()
     driver: str = field(default="lockstep", init=False)
 

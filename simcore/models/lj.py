@@ -44,7 +44,7 @@ import numpy as np
 from ..blocking import blocking
 from ..stats import Estimate
 from . import lj_kernels as kernels
-from .base import LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue
+from .base import LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue, Trajectory
 from .lammps_data import read_data
 
 #: Columns of the state array, one row per atom.
@@ -217,7 +217,7 @@ def _check(p) -> None:
 def _warm() -> None:
     p = {"cells": 2, "density": 0.8442, "temperature": 1.0, "cutoff": 1.2, "skin": 0.3, "dt": 0.005,
          "thermostat": "langevin", "damping": 1.0, "start_file": "", "thermalize": 0, "tail_correction": False,
-         "shift": True, "neighbor_every": 0}
+         "shift": True, "neighbor_every": 0, "trajectory_every": 0}
     n = atoms(p)
     state = np.zeros((n, WIDTH))
     _init(p, 1, state, 0, n)
@@ -251,6 +251,8 @@ MODEL = LockstepModel(
               doc="shift the pair energy to zero at the cutoff (LAMMPS pair_modify shift yes): no energy jumps"),
         Param("tail_correction", bool, False, doc="add the long-range corrections to energy and pressure"),
         Param("start_file", str, "", doc="LAMMPS data file with positions and velocities ('' = fcc lattice)"),
+        Param("trajectory_every", int, 0, ge=0, le=2**40, units="steps",
+              doc="record the positions every N steps (step 0 too) as H5MD in the results; 0 = none"),
     ),
     results=(
         Result("potential_energy_per_atom", "epsilon", "<PE>/N (with the tail correction if asked)"),
@@ -272,6 +274,8 @@ MODEL = LockstepModel(
     reduce=_reduce,
     warm=_warm,
     check=_check,
+    trajectory=lambda p: (Trajectory(p["trajectory_every"], p["dt"], np.full(3, box_side(p)), X)
+                          if p["trajectory_every"] else None),
     references=(
         "LAMMPS bench/in.lj and its log (step-0 E/N = -4.6134356)",
         "NIST Standard Reference Simulation Website, Lennard-Jones fluid (data/nist_lj_srsw.csv)",

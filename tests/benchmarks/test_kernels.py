@@ -171,7 +171,7 @@ def test_lj_in_lj_steps(benchmark):
     cells, steps = (20, 20) if not benchmark.disabled else (4, 2)
     p = {"cells": cells, "density": 0.8442, "temperature": 1.44, "cutoff": 2.5, "skin": 0.3, "dt": 0.005,
          "thermostat": "none", "damping": 1.0, "start_file": "", "thermalize": 0, "tail_correction": False,
-         "shift": False, "neighbor_every": 0}
+         "shift": False, "neighbor_every": 0, "trajectory_every": 0}
     atoms = lj.atoms(p)
     state = np.zeros((atoms, lj.WIDTH))
     lj.MODEL.init(p, 87287, state, 0, atoms)
