@@ -104,8 +104,9 @@ def advance(model: LockstepModel, params: dict, seed: int, parts, first_step: in
     tracks the partition being worked on, to name it if the model raises.
     """
     at = at if at is not None else [0]
+    phases = model.phase_count(params)
     for step in range(first_step, stop_step):
-        for phase in range(model.phases):
+        for phase in range(phases):
             for at[0], start, stop in parts:
                 model.phase(params, seed, step, phase, state, start, stop)
             wait()

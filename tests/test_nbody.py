@@ -130,7 +130,7 @@ def test_every_phase_writes_only_its_own_rows():
         for start, stop in rows:
             model.init(p, 3, state, start, stop)
         for step in range(10):
-            for phase in range(model.phases):
+            for phase in range(model.phase_count(p)):
                 for start, stop in order:
                     model.phase(p, 3, step, phase, state, start, stop)
         states.append(state)

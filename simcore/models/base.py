@@ -165,8 +165,9 @@ class LockstepModel:
 
     The state (``state_shape(p)``, ``state_dtype``) lives in shared memory;
     its first axis (``rows(p)`` long) is split into partitions.  Each step
-    runs ``phases`` phases; every worker does a phase on its rows, then all
-    meet at a barrier.  From step ``measured_from(p)`` on, each partition
+    runs ``phases`` phases (a number, or a function of ``p``: an integrator
+    with fewer substeps needs fewer barriers); every worker does a phase on
+    its rows, then all meet at a barrier.  From step ``measured_from(p)`` on, each partition
     writes partial sums of the ``observables`` of its rows after the step.
 
     Entry points (``p`` is the validated parameter mapping; rows are [row_start, row_stop)):
@@ -189,7 +190,7 @@ class LockstepModel:
     rows: Callable[[Mapping[str, Any]], int]
     state_shape: Callable[[Mapping[str, Any]], tuple[int, ...]]
     state_dtype: Any
-    phases: int
+    phases: int | Callable[[Mapping[str, Any]], int]
     steps: Callable[[Mapping[str, Any]], int]
     measured_from: Callable[[Mapping[str, Any]], int]
     observables: tuple[str, ...]
@@ -207,6 +208,10 @@ class LockstepModel:
     def work(self, p: Mapping[str, Any]) -> int:
         """Total steps, for progress."""
         return self.steps(p)
+
+    def phase_count(self, p: Mapping[str, Any]) -> int:
+        """Phases of one step: ``phases`` itself, or ``phases(p)`` when it depends on the parameters."""
+        return self.phases(p) if callable(self.phases) else self.phases
 
     def param(self, name: str) -> Param:
         """The declaration of parameter ``name`` (KeyError if undeclared)."""

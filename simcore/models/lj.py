@@ -12,7 +12,7 @@ Langevin or a Nose-Hoover thermostat of time constant ``damping``.
 Optional long-range tail corrections (homogeneous fluid beyond the cutoff)
 to the energy and the pressure.
 
-A step is four phases, each ended by a barrier; a partition writes only
+A step is three phases (four with Nose-Hoover), each ended by a barrier; a partition writes only
 the rows of its atoms, and reads the others' only where no one writes them:
 
 0. [Nose-Hoover half step] half kick, drift, wrap, squared displacement since the last list build
@@ -264,7 +264,7 @@ MODEL = LockstepModel(
     rows=atoms,
     state_shape=lambda p: (atoms(p), WIDTH),
     state_dtype=np.float64,
-    phases=4,
+    phases=lambda p: 4 if p["thermostat"] == "nose-hoover" else 3,
     steps=lambda p: p["thermalize"] + p["steps"],
     measured_from=lambda p: p["thermalize"],
     observables=("potential_energy", "virial", "twice_kinetic_energy"),

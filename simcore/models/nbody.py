@@ -53,7 +53,6 @@ from .base import LockstepModel, Param, Reduction, Result, ResultValue, SeriesVa
 #: Substep weights of each integrator (fractions of dt).
 _W1 = 1.0 / (2.0 - 2.0 ** (1.0 / 3.0))
 WEIGHTS = {"leapfrog": (1.0,), "yoshida4": (_W1, 1.0 - 2.0 * _W1, _W1)}
-PHASES = 2 * max(len(weights) for weights in WEIGHTS.values())
 
 KEPLER_MASSES, KEPLER_SEMI_MAJOR_AXIS, KEPLER_ECCENTRICITY = (1.0, 1e-3), 1.0, 0.5
 #: The presets that do not depend on the seed.
@@ -214,7 +213,7 @@ MODEL = LockstepModel(
     rows=_body_count,
     state_shape=lambda p: (_body_count(p), kernels.WIDTH),
     state_dtype=np.float64,
-    phases=PHASES,
+    phases=lambda p: 2 * len(WEIGHTS[p["integrator"]]),
     steps=_steps,
     measured_from=lambda p: 0,
     observables=kernels.OBSERVABLES,

@@ -180,7 +180,7 @@ def test_lj_in_lj_steps(benchmark):
     def run_steps():
         for _ in range(steps):
             step = next(counter)
-            for phase in range(lj.MODEL.phases):
+            for phase in range(lj.MODEL.phase_count(p)):
                 lj.MODEL.phase(p, 87287, step, phase, state, 0, atoms)
 
     benchmark.pedantic(run_steps, rounds=3, warmup_rounds=1)
