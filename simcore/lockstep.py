@@ -2,8 +2,9 @@
 
 ``run_lockstep`` loop, as pseudocode::
 
-    state = arena.create("state", model.state_shape)        # shared
-    sums  = arena.create("observables", (measured steps, P, K))
+    state  = arena.create("state", model.state_shape)       # shared
+    buffer = arena.create("observables", (round steps, P, K))  # shared, one round's measurements
+    sums   = zeros(measured steps, K)                        # main process: sums over partitions
     partitions = P row ranges of the state's first axis; W = min(workers, P)
     groups = W contiguous runs of partitions, one per worker
     init the state (main process), or copy it from the checkpoint
@@ -12,18 +13,22 @@
         if SIGINT/SIGTERM: checkpoint("interrupted"), raise Interrupted
         round: each worker runs steps [s, s + chunk) on its group:
             for each step: for each phase: phase(rows of each partition); barrier
-                           if measured: measure(rows) -> sums[step, partition]; barrier
+                           if measured: measure(rows) -> buffer[step, partition]; barrier
         wait for the W tasks (one failing aborts the barrier for the others)
         a worker died: rebuild the pool, restore the newest whole state (the
             last checkpoint's copy, or the start's) and run its steps again
-        chunk adapts so a round lasts ~0.25 s: signals and checkpoints wait no longer
+        sums[round's steps] = buffer summed over partitions, in partition order
+        chunk adapts so a round lasts ~0.25 s (and at most ``ROUND_STEPS_MAX`` steps):
+            signals and checkpoints wait no longer
         every checkpoint_every seconds: checkpoint("running")
-    checkpoint("finished"); sum ``sums`` over partitions, in partition order
+    checkpoint("finished"); return sums
 
-Between rounds no worker runs, so the main process sees a consistent state:
-a checkpoint copies it (a memcpy) and hands it to the writer thread; the
-per-step sums already measured are final and go to row segments without a
-copy.  The model's random numbers are keyed by what is updated (a lattice
+Shared memory holds one round of per-partition measurements, not the whole
+run's: a long run costs (steps x K) floats in the main process, P times
+less.  Between rounds no worker runs, so the main process sees a consistent
+state: a checkpoint copies it (a memcpy) and hands it to the writer thread;
+the per-step sums already measured are final and go to row segments without
+a copy.  The model's random numbers are keyed by what is updated (a lattice
 site and a step), never by the partition or worker, so the state and the
 sums are bitwise identical for any worker count and executor, and after a
 resume.
@@ -56,10 +61,12 @@ log = logging.getLogger(__name__)
 
 #: Target wall time of one round [s]: how long a signal or a due checkpoint may wait.
 ROUND_SECONDS = 0.25
+#: Most steps in one round: the rows of the shared buffer the workers measure into.
+ROUND_STEPS_MAX = 4096
 
 
 class LockstepStart(NamedTuple):
-    """Where a resumed lockstep run starts: steps done, the state, the per-step sums so far."""
+    """Where a resumed lockstep run starts: steps done, the state, the per-step sums (over partitions) so far."""
 
     step: int
     state: np.ndarray
@@ -99,12 +106,16 @@ def advance(model: LockstepModel, params: dict, seed: int, parts, first_step: in
             at: list[int] | None = None) -> None:
     """Steps [first_step, stop_step) of ``parts`` ((partition, row_start, row_stop) triples).
 
-    ``wait()`` is called after every phase and every measurement (the
-    barrier; a no-op when one process owns every partition).  ``at[0]``
-    tracks the partition being worked on, to name it if the model raises.
+    The measurement after a step s >= ``measured_from`` goes to
+    ``sums[s - max(first_step, measured_from), partition]``: the rows of
+    ``sums`` are the measured steps of this call.  ``wait()`` is called after
+    every phase and every measurement (the barrier; a no-op when one process
+    owns every partition).  ``at[0]`` tracks the partition being worked on,
+    to name it if the model raises.
     """
     at = at if at is not None else [0]
     phases = model.phase_count(params)
+    first_row = max(first_step, measured_from)
     for step in range(first_step, stop_step):
         for phase in range(phases):
             for at[0], start, stop in parts:
@@ -112,7 +123,7 @@ def advance(model: LockstepModel, params: dict, seed: int, parts, first_step: in
             wait()
         if step >= measured_from:
             for at[0], start, stop in parts:
-                model.measure(params, state, start, stop, sums[step - measured_from, at[0]])
+                model.measure(params, state, start, stop, sums[step - first_row, at[0]])
             wait()
 
 
@@ -153,13 +164,15 @@ def run_lockstep(model: LockstepModel, cfg: RunConfig, *, stop: StopFlag | None 
     model.warm()
     with SharedArena() as arena:
         state = arena.create("state", model.state_shape(params), model.state_dtype)
-        sums = arena.create("observables", (steps - measured_from, cfg.partitions, len(model.observables)))
+        buffer = arena.create("observables", (ROUND_STEPS_MAX, cfg.partitions, len(model.observables)))
+        measured = np.zeros((steps - measured_from, len(model.observables)))
         if start is None:
             for first, last in rows:
                 model.init(params, cfg.seed, state, first, last)
         else:
             state[...] = start.state
-            sums[:start.step - measured_from] = start.sums[:start.step - measured_from]
+            done = max(0, start.step - measured_from)
+            measured[:done] = start.sums[:done]
         slots = (arena.create("barrier", *barrier_counters(workers))
                  if cfg.executor == "process" and SPIN_SUPPORTED else None)
         writer = checkpoints.writer() if checkpoints else None
@@ -167,25 +180,24 @@ def run_lockstep(model: LockstepModel, cfg: RunConfig, *, stop: StopFlag | None 
                                                                                                         barrier):
             log.info("%s: %d steps from step %d, %d partitions on %d %s worker(s)", model.name, steps,
                      start.step if start else 0, cfg.partitions, workers, executor.kind)
-            loop = _LockstepLoop(executor, barrier, cfg, model, arena.arena_id, state, sums, rows, workers,
-                                 stop, progress, writer, checkpoints, frames)
+            loop = _LockstepLoop(executor, barrier, cfg, model, arena.arena_id, state, buffer, measured, rows,
+                                 workers, stop, progress, writer, checkpoints, frames)
             loop.run(start.step if start else None)
-        result = sums.sum(axis=1)
-        del state, sums, slots, loop, barrier  # views of shared memory: gone before the arena closes
-    return RunOutcome(result, time.perf_counter() - started, workers, writer.last_written if writer else None,
+        del state, buffer, slots, loop, barrier  # views of shared memory: gone before the arena closes
+    return RunOutcome(measured, time.perf_counter() - started, workers, writer.last_written if writer else None,
                       writer.stats if writer else None)
 
 
 class _LockstepLoop:
     """The round / checkpoint loop of one lockstep run (module docstring)."""
 
-    def __init__(self, executor, barrier, cfg: RunConfig, model: LockstepModel, arena_id: str, state, sums,
-                 rows: list[tuple[int, int]], workers: int, stop: StopFlag, progress, writer, plan,
+    def __init__(self, executor, barrier, cfg: RunConfig, model: LockstepModel, arena_id: str, state, buffer,
+                 measured, rows: list[tuple[int, int]], workers: int, stop: StopFlag, progress, writer, plan,
                  frames: FrameStore | None) -> None:
         self.executor, self.barrier = executor, barrier
         self.cfg, self.arena_id = cfg, arena_id
         self.params = dict(cfg.params)
-        self.state, self.sums = state, sums
+        self.state, self.buffer, self.measured = state, buffer, measured
         self.steps, self.measured_from = model.steps(self.params), model.measured_from(self.params)
         groups = np.array_split(np.arange(cfg.partitions), workers)
         self.groups = [[(int(k), *rows[k]) for k in group] for group in groups]
@@ -215,7 +227,7 @@ class _LockstepLoop:
         while self.step < self.steps:
             if self.stop.is_set():
                 self._interrupt()
-            last = min(self.steps, self.step + chunk)
+            last = min(self.steps, self.step + chunk, self.step + len(self.buffer))
             if self.trajectory is not None:
                 last = min(last, (self.step // self.trajectory.every + 1) * self.trajectory.every)
             began = time.perf_counter()
@@ -226,6 +238,7 @@ class _LockstepLoop:
                 continue
             if last > self.failed_at:
                 self.failures = 0
+            self._reduce_round(last)
             elapsed = time.perf_counter() - began
             if self.progress is not None:
                 self.progress(last - self.step)
@@ -238,6 +251,13 @@ class _LockstepLoop:
         if self.writer is not None:
             self._checkpoint("finished")
             self.writer.finish()
+
+    def _reduce_round(self, last: int) -> None:
+        """Sum the round's measurements over partitions, in partition order, into their rows of ``measured``."""
+        first = max(self.step, self.measured_from)
+        if last > first:
+            self.measured[first - self.measured_from:last - self.measured_from] = \
+                self.buffer[:last - first].sum(axis=1)
 
     def _record_frame(self) -> None:
         """Write the positions of this step (between rounds: no worker moves them)."""
@@ -295,7 +315,7 @@ class _LockstepLoop:
 
     def _checkpoint(self, status: str) -> None:
         measured = max(0, self.step - self.measured_from)
-        mask = np.zeros(len(self.sums), dtype=np.uint8)
+        mask = np.zeros(len(self.measured), dtype=np.uint8)
         mask[:measured] = 1
         state = self.state.copy()
         if self.rollback is not None:
@@ -304,7 +324,7 @@ class _LockstepLoop:
             status=status,
             counters={"steps_done": self.step, "steps": self.steps},
             arrays={"state": state, "measured": mask},
-            rows={"observables": (self.sums, "measured")},
+            rows={"observables": (self.measured, "measured")},
             elapsed_seconds=self.plan.elapsed_before + time.perf_counter() - self.started,
         ))
         self.trigger.reset()
@@ -324,7 +344,7 @@ def lockstep_start(model: LockstepModel, cfg: RunConfig, arrays: dict[str, np.nd
     """The start of a resumed run from a checkpoint's arrays; ValueError naming ``source`` if they do not fit."""
     params = dict(cfg.params)
     shape = model.state_shape(params)
-    expected = (model.steps(params) - model.measured_from(params), cfg.partitions, len(model.observables))
+    expected = (model.steps(params) - model.measured_from(params), len(model.observables))
     state, sums = arrays.get("state"), arrays.get("observables")
     if state is None or sums is None or state.shape != shape or sums.shape != expected:
         raise ValueError(f"{source}: its state does not fit the config (expected a state of shape {shape})")

@@ -140,7 +140,7 @@ def _start_of(model: Model, cfg: RunConfig, checkpoint: Checkpoint) -> BatchStar
 
 def _final_tallies(start: BatchStart | LockstepStart) -> np.ndarray:
     """The tallies of a run that had finished, from its final checkpoint."""
-    return start.sums.sum(axis=1) if isinstance(start, LockstepStart) else start.tallies
+    return start.sums if isinstance(start, LockstepStart) else start.tallies
 
 
 def run(model: str | Model, *, force: bool = False, **values: Any) -> Results:
