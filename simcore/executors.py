@@ -258,6 +258,14 @@ class ProcessExecutor(Executor):
     def submit(self, fn: Callable, *args) -> cf.Future:
         return self._pool.submit(fn, *args)
 
+    def lost_worker(self) -> bool:
+        """True if a worker process has died, whether or not the pool has noticed yet.
+
+        CPython's pool can miss a worker that dies while another is being
+        started (its futures then never complete); the drivers ask this too.
+        """
+        return any(process.exitcode is not None for process in list((self._pool._processes or {}).values()))
+
     def rebuild(self, kill: bool = False) -> dict[int, int | None]:
         """Replace a broken pool by a fresh one; return the old workers' exit codes by pid.
 

@@ -275,6 +275,8 @@ class _LockstepLoop:
                 failed = next((f for f in done if f.exception() is not None), None)
                 if failed is not None:
                     self._raise_failure(failed)
+                if pending and getattr(self.executor, "lost_worker", lambda: False)():
+                    self._broken(cf.BrokenExecutor("a worker process died (unnoticed by the pool)"))
         except BaseException:
             self.barrier.abort()  # a failure or a second signal: release the workers waiting at the barrier
             raise
@@ -283,6 +285,10 @@ class _LockstepLoop:
         exc = future.exception()
         if not isinstance(exc, cf.BrokenExecutor):
             raise exc
+        self._broken(exc)
+
+    def _broken(self, exc: cf.BrokenExecutor) -> None:
+        """A worker died: Interrupted if the main process got a signal with it, else ``exc`` (a rollback)."""
         if self.stop.wait(POLL_SECONDS):  # the workers got the main process's SIGTERM (timeout, a scheduler)
             raise Interrupted(self.stop.signum, self.writer.finish(keep_older=True) if self.writer else None)
         raise exc
