@@ -323,6 +323,8 @@ class _BatchLoop:
         lost = [partition for future, partition in finished if not self._record(future, partition)]
         if lost:
             self._recover(lost, hung=[])
+        elif self.in_flight and getattr(self.executor, "lost_worker", lambda: False)():
+            self._recover([], hung=[], kill=True)  # a death the pool missed: its futures would never end
         elif self.cfg.unit_timeout > 0:
             now = time.monotonic()
             hung = [p for p in self.in_flight.values()
@@ -340,7 +342,7 @@ class _BatchLoop:
             self.progress(self._share(partition))
         return True
 
-    def _recover(self, lost: list[int], hung: list[int]) -> None:
+    def _recover(self, lost: list[int], hung: list[int], kill: bool = False) -> None:
         """A worker died (``lost``: partitions whose futures broke) or hung: rebuild the pool, run them again.
 
         The partitions whose runner died (or hung) are charged one attempt;
@@ -352,7 +354,7 @@ class _BatchLoop:
         if rebuild is None:
             raise WorkerCrashed(f"the {self.executor.kind} executor broke while running partition(s) "
                                 f"{_listed(lost)}; checkpoints are kept")
-        codes = rebuild(kill=bool(hung))
+        codes = rebuild(kill=kill or bool(hung))
         lost = sorted(set(lost) | {p for f, p in self.in_flight.items() if not self._record(f, p)})
         self.in_flight.clear()
         died = dead_workers(codes)
