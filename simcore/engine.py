@@ -323,7 +323,7 @@ class _BatchLoop:
         lost = [partition for future, partition in finished if not self._record(future, partition)]
         if lost:
             self._recover(lost, hung=[])
-        elif self.in_flight and getattr(self.executor, "lost_worker", lambda: False)():
+        elif self.in_flight and self.executor.lost_worker():
             self._recover([], hung=[], kill=True)  # a death the pool missed: its futures would never end
         elif self.cfg.unit_timeout > 0:
             now = time.monotonic()

@@ -84,6 +84,10 @@ class Executor(ABC):
         """Stop at once: cancel queued work and kill running workers where possible."""
         self.shutdown(wait=True)
 
+    def lost_worker(self) -> bool:
+        """True if a worker has died on its own (only a worker process can)."""
+        return False
+
     def __enter__(self) -> "Executor":
         return self
 

@@ -275,7 +275,7 @@ class _LockstepLoop:
                 failed = next((f for f in done if f.exception() is not None), None)
                 if failed is not None:
                     self._raise_failure(failed)
-                if pending and getattr(self.executor, "lost_worker", lambda: False)():
+                if pending and self.executor.lost_worker():
                     self._broken(cf.BrokenExecutor("a worker process died (unnoticed by the pool)"))
         except BaseException:
             self.barrier.abort()  # a failure or a second signal: release the workers waiting at the barrier

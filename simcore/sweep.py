@@ -63,6 +63,14 @@ class SweepSpec(NamedTuple):
         names = list(self.axes)
         return [dict(zip(names, values)) for values in itertools.product(*self.axes.values())]
 
+    def point(self, index: int) -> dict[str, Any]:
+        """Grid point ``index`` of :attr:`points`, without building the others."""
+        chosen = {}
+        for name, axis in reversed(self.axes.items()):
+            index, position = divmod(index, len(axis))
+            chosen[name] = axis[position]
+        return {name: chosen[name] for name in self.axes}
+
 
 def point_seed(seed: int, point: int) -> int:
     """The 64-bit seed of grid point ``point`` of a sweep with seed ``seed`` (Philox, counter = point)."""
@@ -148,7 +156,7 @@ def _point_check(model: Model, values: Mapping[str, Any], index: int, point: Map
 
 def point_config(spec: SweepSpec, point: int, seed: int):
     """The RunConfig of grid point ``point`` (serial, in-process, no checkpoints)."""
-    values = {**spec.base, **spec.points[point], "seed": point_seed(seed, point), "executor": "serial",
+    values = {**spec.base, **spec.point(point), "seed": point_seed(seed, point), "executor": "serial",
               "workers": 1, "checkpoint_every": 0}
     return build_config(spec.model, values, model_ref=spec.of)
 
@@ -211,8 +219,9 @@ def _reduce(p: Mapping[str, Any], tallies: np.ndarray) -> Reduction:
         return SeriesValue(np.asarray(values), stderr, "point", points, "", units, doc)
 
     series: dict[str, SeriesValue] = {}
+    grid = spec.points
     for name, axis in spec.axes.items():
-        column = [point[name] for point in spec.points]
+        column = [point[name] for point in grid]
         values = np.array(column, dtype="S") if isinstance(axis[0], str) else np.array(column)
         series[name] = per_point(values, units=spec.model.param(name).units, doc=f"swept parameter {name}")
     seeds = tallies[:, 0].astype(np.uint64) | (tallies[:, 1].astype(np.uint64) << np.uint64(32))

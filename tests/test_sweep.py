@@ -131,3 +131,10 @@ def test_lj_points_run_in_one_process_do_not_share_neighbour_lists(cli):
     assert done.returncode == 0, done.stderr
     alone = simcore.open_results(cli.cwd / "alone.h5")
     assert res.series("potential_energy_per_atom")[1] == alone.mean("potential_energy_per_atom")
+
+
+def test_point_k_is_the_kth_point_of_the_grid():
+    from simcore.sweep import build_spec
+
+    spec = build_spec("ising", {"L": [8, 16, 32], "T": [2.0, 2.1], "algorithm": ["metropolis", "heatbath"]}, {})
+    assert [spec.point(k) for k in range(12)] == spec.points
