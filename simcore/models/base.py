@@ -146,8 +146,14 @@ def partition_share(total: int, partitions: int, index: int) -> tuple[int, int]:
 
 
 
+def fold_into_box(positions: np.ndarray, box) -> np.ndarray:
+    """Positions mapped into the periodic box [0, box) (box: edges, same length units), as a new array."""
+    folded = positions - box * np.floor(positions / box)
+    return np.where(folded >= box, folded - box, folded)  # -1e-17 + box rounds to box
+
+
 class Trajectory(NamedTuple):
-    """What a particle model records every ``every`` steps: positions (state columns ``columns``).
+    """What a particle model records every ``every`` steps: ``positions(state)`` (N, 3), folded into the box.
 
     ``dt`` is the time per step and ``box`` the edges of the periodic box,
     for the H5MD file (:mod:`simcore.frames`).
@@ -156,7 +162,7 @@ class Trajectory(NamedTuple):
     every: int
     dt: float
     box: np.ndarray
-    columns: slice
+    positions: Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -164,7 +170,9 @@ class LockstepModel:
     """A model run by the lockstep driver: workers own row ranges of one shared state.
 
     The state (``state_shape(p)``, ``state_dtype``) lives in shared memory;
-    its first axis (``rows(p)`` long) is split into partitions.  Each step
+    its ``rows(p)`` rows are split into partitions: an axis of the state the
+    model chooses (ising: the lattice rows, the first axis; lj: the atoms,
+    the second axis of a (quantity, atom) table).  Each step
     runs ``phases`` phases (a number, or a function of ``p``: an integrator
     with fewer substeps needs fewer barriers); every worker does a phase on
     its rows, then all meet at a barrier.  From step ``measured_from(p)`` on, each partition
