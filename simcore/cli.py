@@ -109,7 +109,8 @@ def _add_output_flags(parser: argparse.ArgumentParser, seed_help: str, default_o
 
 def _add_execution_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", metavar="N", help="worker count (default: all usable cores)")
-    parser.add_argument("--executor", metavar="KIND", help="process (default), thread or serial")
+    parser.add_argument("--executor", metavar="KIND",
+                        help="process (default), thread, serial, or mpi (batch models and sweeps, on MPI ranks)")
     parser.add_argument("--checkpoint-every", metavar="SECONDS",
                         help="wall time between checkpoints <out>.ckpt (default 60; 0 disables)")
     parser.add_argument("--checkpoint-mode", metavar="MODE", help="async (default) or sync")
