@@ -101,7 +101,10 @@ def sweep_abscissa(res: Results, x: str | None = None) -> str:
 
 
 def draw_sweep(ax, res: Results, name: str, x: str | None = None, **style: Any) -> None:
-    """Sweep result ``name`` against swept parameter ``x`` with error bars, one line per other swept values."""
+    """Sweep result ``name`` against swept parameter ``x`` with error bars, one line per other swept values.
+
+    ``style`` overrides the keyword arguments of ``ax.errorbar`` (fmt, ms, label, ...).
+    """
     x = sweep_abscissa(res, x)
     others = [a for a in axis_names(res.config) if a != x]
     xs, ys, es = _text(res.series(x)), res.series(name), res.series(f"{name}_stderr")
@@ -110,8 +113,8 @@ def draw_sweep(ax, res: Results, name: str, x: str | None = None, **style: Any) 
         rows = np.array([k == key for k in keys])
         order = np.argsort(xs[rows], kind="stable") if xs.dtype.kind in "iuf" else slice(None)
         text = ", ".join(f"{a} = {v:g}" if isinstance(v, float) else f"{a} = {v}" for a, v in zip(others, key))
-        ax.errorbar(xs[rows][order], ys[rows][order], yerr=es[rows][order], label=text or None,
-                    **({"fmt": "o-", "ms": 3, "lw": 1, "capsize": 2} | style))
+        ax.errorbar(xs[rows][order], ys[rows][order], yerr=es[rows][order],
+                    **({"fmt": "o-", "ms": 3, "lw": 1, "capsize": 2, "label": text or None} | style))
     ax.set_xlabel(label(x, str(res.series_attrs.get(x, {}).get("units", ""))))
     ax.set_ylabel(label(name, str(res.series_attrs.get(name, {}).get("units", ""))))
     if others:

@@ -59,8 +59,9 @@ def test_sweep_panel_draws_one_line_per_other_swept_value_against_the_longest_ax
 
 def test_series_panels_carry_their_axis_labels_and_units(outputs):
     lj = figure(simcore.open_results(outputs["lj"]))
-    assert [ax.get_ylabel() for ax in lj.axes[:4]] == ["temperature [epsilon/k_B]", "potential_energy_per_atom [epsilon]",
-                                                       "total_energy_per_atom [epsilon]", "pressure [epsilon/sigma^3]"]
+    assert [ax.get_ylabel() for ax in lj.axes[:4]] == [
+        "temperature [epsilon/k_B]", "potential_energy_per_atom [epsilon]", "total_energy_per_atom [epsilon]",
+        "pressure [epsilon/sigma^3]"]
     assert lj.axes[0].get_xlabel() == "step [steps]"
     transport = figure(simcore.open_results(outputs["transport"]), names=["collision_density"]).axes[0]
     assert transport.get_xlabel() == "depth [mean free paths]"
