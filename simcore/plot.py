@@ -23,6 +23,8 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from ._h5 import filetype
+from .checkpoint import FILETYPE as CHECKPOINT_FILETYPE
 from .results import Results, open_results
 from .sweep import axis_names, result_names
 
@@ -170,6 +172,9 @@ def plot_file(path: str | os.PathLike, out: str | os.PathLike | None = None, nam
               x: str | None = None, dpi: int = 110) -> Path:
     """Draw results file ``path`` and write it as a PNG (default: ``path`` with suffix .png); the PNG's path."""
     _matplotlib_figure()  # a missing matplotlib is reported before the file is read
+    if filetype(path) == CHECKPOINT_FILETYPE:
+        raise PlotError(f"{str(path)!r} is a checkpoint, not results: 'simcore info' shows how far the run got, "
+                        "'simcore resume' finishes it")
     res = open_results(path)
     target = Path(out) if out is not None else Path(path).with_suffix(".png")
     fig = figure(res, names, x)

@@ -86,9 +86,14 @@ def results_summary(res) -> list[str]:
 
 
 def progress_text(status: str, counters: dict[str, int]) -> str:
-    """``finished``, or e.g. ``interrupted, resumable at step 120 of 1000`` from a checkpoint's counters."""
+    """``finished``, or e.g. ``interrupted, resumable at step 120 of 1000`` from a checkpoint's counters.
+
+    A checkpoint whose status is still ``running`` belongs to a run that died
+    (or still goes): it reads ``unfinished, resumable ...``.
+    """
     if status == "finished":
         return "finished"
+    status = "unfinished" if status == "running" else status  # a checkpoint taken while running: it stopped there
     if "steps_done" in counters:
         where = f"at step {counters['steps_done']} of {counters.get('steps', '?')}"
     else:

@@ -25,6 +25,7 @@ def outputs(tmp_path_factory):
     where = tmp_path_factory.mktemp("plot")
     files = {model: simcore.run(model, executor="serial", out=str(where / f"{model}.h5"), **params).path
              for model, (params, _) in RUNS.items()}
+    files["checkpoint"] = files["pi"].with_name("pi.h5.ckpt")  # the final checkpoint the run keeps
     files["sweep"] = simcore.sweep("ising", {"L": [4, 8], "T": [2.0, 2.5, 3.0]}, sweeps=100, thermalize=10,
                                    executor="serial", out=str(where / "sweep.h5")).path
     return files
@@ -83,6 +84,7 @@ def test_default_png_sits_beside_the_results_file(cli, outputs):
     (["{pi}", "--x", "samples"], "--x applies to sweeps only"),
     (["{sweep}", "--x", "h"], "--x must be one of the swept parameters: L, T (got 'h')"),
     (["{pi}", "--out", "no/such/dir/p.png"], "cannot be written"),
+    (["{checkpoint}"], "is a checkpoint, not results"),
 ])
 def test_bad_input_exits_2_with_one_line(cli, outputs, args, needle):
     (cli.cwd / "notes.txt").write_text("not hdf5\n")
