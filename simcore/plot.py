@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
@@ -29,6 +30,8 @@ from .results import Results, open_results
 from .sweep import axis_names, result_names
 
 INSTALL_HINT = "pip install 'simcore[plot]' (or pip install matplotlib)"
+#: Characters of an axis label's line; longer labels wrap (a panel is about 5 inches).
+_LABEL_WIDTH = 40
 
 
 class PlotError(ValueError):
@@ -44,8 +47,8 @@ class Panel(NamedTuple):
 
 
 def label(name: str, units: str = "") -> str:
-    """An axis label: ``name [units]``, or the bare name when there are no units."""
-    return f"{name} [{units}]" if units else name
+    """An axis label: ``name [units]``, or the bare name when there are no units; wrapped to fit a panel."""
+    return textwrap.fill(f"{name} [{units}]" if units else name, width=_LABEL_WIDTH)
 
 
 def _text(values: np.ndarray) -> np.ndarray:

@@ -108,9 +108,9 @@ def write_results(path: Path, cfg: RunConfig, reduction: Reduction, tallies: np.
                 dataset.attrs["units"] = series.units
                 dataset.attrs["description"] = series.doc
                 dataset.attrs["axis"] = series.axis_name
-                if series.columns:
-                    dataset.attrs["columns"] = list(series.columns)
-                    dataset.attrs["column_units"] = list(series.column_units)
+                if series.columns:  # fixed-length byte strings: the same bytes on every write, unlike vlen str
+                    dataset.attrs["columns"] = np.array(series.columns, dtype="S")
+                    dataset.attrs["column_units"] = np.array(series.column_units, dtype="S")
                 axis = (series_group[series.axis_name] if series.axis_name in series_group
                         else _checksummed(series_group, series.axis_name, series.axis))
                 axis.attrs["units"] = series.axis_units
