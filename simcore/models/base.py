@@ -77,7 +77,11 @@ class ResultValue(NamedTuple):
 
 
 class SeriesValue(NamedTuple):
-    """A reduced series (profile or time series) with its abscissa."""
+    """A reduced series (profile or time series) with its abscissa.
+
+    A 2D series (one row per abscissa value) names its columns in
+    ``columns`` and gives their units in ``column_units``.
+    """
 
     values: np.ndarray
     stderr: np.ndarray | None
@@ -86,6 +90,8 @@ class SeriesValue(NamedTuple):
     axis_units: str
     units: str
     doc: str
+    columns: tuple[str, ...] = ()
+    column_units: tuple[str, ...] = ()
 
 
 class Reduction(NamedTuple):
@@ -111,6 +117,10 @@ class BatchModel:
 
     ``fixed_partitions``: the partition count is always ``default_partitions(p)``
     (one per unit of a fixed list, e.g. the points of a sweep).
+
+    ``rate(p)``: the unit of the model's natural speed and how many of it one
+    work item is, e.g. ``("flips", L**dim)`` for an Ising sweep; the progress
+    bar shows that rate (default: ``work_unit`` per second).
     """
 
     name: str
@@ -127,6 +137,7 @@ class BatchModel:
     check: Callable[[Mapping[str, Any]], None] = lambda p: None
     references: tuple[str, ...] = ()
     fixed_partitions: bool = False
+    rate: Callable[[Mapping[str, Any]], tuple[str, float]] | None = None
     driver: str = field(default="batch", init=False)
 
     def param(self, name: str) -> Param:
@@ -188,6 +199,7 @@ class LockstepModel:
     * ``reduce(p, sums)``   -- (measured steps, observables) sums over partitions -> :class:`Reduction`
     * ``check(p)``, ``warm()`` as for :class:`BatchModel`
     * ``trajectory(p)``     -- a :class:`Trajectory` to record, or None (the default)
+    * ``rate(p)``           -- as for :class:`BatchModel`
     """
 
     name: str
@@ -211,6 +223,7 @@ class LockstepModel:
     check: Callable[[Mapping[str, Any]], None] = lambda p: None
     trajectory: Callable[[Mapping[str, Any]], Trajectory | None] = lambda p: None
     references: tuple[str, ...] = ()
+    rate: Callable[[Mapping[str, Any]], tuple[str, float]] | None = None
     driver: str = field(default="lockstep", init=False)
 
     def work(self, p: Mapping[str, Any]) -> int:

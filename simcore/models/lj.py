@@ -208,7 +208,9 @@ def _reduce(p, sums: np.ndarray) -> Reduction:
     steps = np.arange(p["thermalize"] + 1, p["thermalize"] + 1 + len(table), dtype=np.int64)
     series = {"thermo": SeriesValue(table, None, "step", steps, "steps", "",
                                     "after each measured step: T [epsilon/k_B], PE/N, E/N [epsilon], "
-                                    "P [epsilon/sigma^3]")}
+                                    "P [epsilon/sigma^3]",
+                                    columns=tuple(name for name, _ in _THERMO_RESULTS),
+                                    column_units=tuple(units for _, units in _THERMO_RESULTS))}
     return Reduction(results, series)
 
 
@@ -282,6 +284,7 @@ MODEL = LockstepModel(
     reduce=_reduce,
     warm=_warm,
     check=_check,
+    rate=lambda p: ("atom-steps", atoms(p)),
     trajectory=lambda p: (Trajectory(p["trajectory_every"], p["dt"], np.full(3, box_side(p)), _positions)
                           if p["trajectory_every"] else None),
     references=(

@@ -223,5 +223,6 @@ MODEL = LockstepModel(
     reduce=_reduce,
     warm=_warm,
     check=_check,
+    rate=lambda p: ("pairs", _body_count(p) * (_body_count(p) - 1) * len(WEIGHTS[p["integrator"]])),
     references=("pythagorean: E = -769/60; kepler: period 2 pi / sqrt(1.001), energy bounded (symplectic)",),
 )
