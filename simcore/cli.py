@@ -108,7 +108,9 @@ def _add_output_flags(parser: argparse.ArgumentParser, seed_help: str, default_o
 
 
 def _add_execution_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", metavar="N", help="worker count (default: all usable cores)")
+    parser.add_argument("--workers", metavar="N|auto",
+                        help="worker count, or auto (default): serial when the work is too small to pay for a "
+                             "pool (the INFO log says why), else all usable cores")
     parser.add_argument("--executor", metavar="KIND", help="process (default), thread or serial")
     parser.add_argument("--checkpoint-every", metavar="SECONDS",
                         help="wall time between checkpoints <out>.ckpt (default 60; 0 disables)")

@@ -5,7 +5,8 @@
     tallies = arena.create("tallies", (P, K))          # shared, zeroed
     done = [False] * P; on resume: done, tallies from the checkpoint
     warm kernels in the main process                    # workers then only load
-    start executor (W = min(workers, P)) and checkpoint writer
+    choose the executor (workers = auto: serial when the work is too small
+        to pay for a pool; else W = min(workers, P)); start it and the checkpoint writer
     checkpoint("running")                               # sequence 0 (not on resume)
     while partitions remain or are in flight:
         if SIGINT/SIGTERM: finish those in flight, checkpoint("interrupted"),
@@ -51,6 +52,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from .autoworkers import choose
 from .checkpoint import CheckpointPlan, CheckpointWriter, Snapshot, WriterStats
 from .config import RunConfig
 from .executors import make_executor
@@ -206,7 +208,7 @@ class BatchStart(NamedTuple):
 
 
 class RunOutcome(NamedTuple):
-    """Raw output of a run: tallies, wall time [s], workers, last checkpoint and what checkpointing cost.
+    """Raw output of a run: tallies, wall time [s], workers and executor, last checkpoint, checkpointing cost.
 
     Tallies are the (P, K) partition rows of a batch run, or the (steps
     measured, observables) sums over partitions of a lockstep run.
@@ -215,6 +217,7 @@ class RunOutcome(NamedTuple):
     tallies: np.ndarray
     wall_seconds: float
     workers: int
+    executor: str
     checkpoint: Path | None = None
     checkpoint_stats: WriterStats | None = None
 
@@ -239,7 +242,8 @@ def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None
     stop = stop or StopFlag()
     params = dict(cfg.params)
     partitions = cfg.partitions
-    workers = 1 if cfg.executor == "serial" else min(cfg.workers, partitions)
+    remaining = 1.0 - float(start.done.mean()) if start is not None else 1.0
+    kind, workers, _ = choose(model, cfg, remaining)
     started = time.perf_counter()
     model.warm()
     with SharedArena() as arena:
@@ -250,7 +254,7 @@ def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None
             done[:] = start.done
             tallies[done] = start.tallies[done]
         writer = checkpoints.writer() if checkpoints else None
-        with writer or nullcontext(), make_executor(cfg.executor, workers, arena.specs) as executor:
+        with writer or nullcontext(), make_executor(kind, workers, arena.specs) as executor:
             log.info("%s: %d partitions (%d to run) on %d %s worker(s)", model.name, partitions,
                      partitions - int(done.sum()), executor.workers, executor.kind)
             loop = _BatchLoop(executor, cfg, model, arena.arena_id, tallies, runners, done, stop, progress,
@@ -258,8 +262,8 @@ def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None
             loop.run(resumed=start is not None)
         result = tallies.copy()
         del tallies, runners, loop
-    return RunOutcome(result, time.perf_counter() - started, workers, writer.last_written if writer else None,
-                        writer.stats if writer else None)
+    return RunOutcome(result, time.perf_counter() - started, workers, kind, writer.last_written if writer else None,
+                      writer.stats if writer else None)
 
 
 class _BatchLoop:

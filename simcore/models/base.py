@@ -108,6 +108,8 @@ class BatchModel:
     * ``reduce(p, tallies)``     -- (P, K) tallies -> :class:`Reduction`
     * ``check(p)``               -- cross-parameter constraints (raise ``ValueError``)
     * ``warm()``                 -- compile or load every kernel once
+    * ``cost(p)``                -- optional: estimated seconds of the whole run on one core,
+      which ``workers = auto`` weighs against a pool's overhead (:mod:`simcore.autoworkers`)
 
     ``fixed_partitions``: the partition count is always ``default_partitions(p)``
     (one per unit of a fixed list, e.g. the points of a sweep).
@@ -127,6 +129,7 @@ class BatchModel:
     check: Callable[[Mapping[str, Any]], None] = lambda p: None
     references: tuple[str, ...] = ()
     fixed_partitions: bool = False
+    cost: Callable[[Mapping[str, Any]], float] | None = None
     driver: str = field(default="batch", init=False)
 
     def param(self, name: str) -> Param:
@@ -178,7 +181,7 @@ class LockstepModel:
       it may read the other partitions' rows, which no one writes during the phase
     * ``measure(p, state, row_start, row_stop, out)``         -- partial sums into ``out``
     * ``reduce(p, sums)``   -- (measured steps, observables) sums over partitions -> :class:`Reduction`
-    * ``check(p)``, ``warm()`` as for :class:`BatchModel`
+    * ``check(p)``, ``warm()``, ``cost(p)`` as for :class:`BatchModel`
     * ``trajectory(p)``     -- a :class:`Trajectory` to record, or None (the default)
     """
 
@@ -203,6 +206,7 @@ class LockstepModel:
     check: Callable[[Mapping[str, Any]], None] = lambda p: None
     trajectory: Callable[[Mapping[str, Any]], Trajectory | None] = lambda p: None
     references: tuple[str, ...] = ()
+    cost: Callable[[Mapping[str, Any]], float] | None = None
     driver: str = field(default="lockstep", init=False)
 
     def work(self, p: Mapping[str, Any]) -> int:
