@@ -67,17 +67,23 @@ POLL_SECONDS = 0.2
 _EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
+def stop_reason(signum: int | None) -> str:
+    """What stopped a run, in words: ``SIGINT``, ``SIGTERM``, or ``cancellation`` (``signum`` None)."""
+    return "cancellation" if signum is None else signal.Signals(signum).name
+
+
 class Interrupted(KeyboardInterrupt):
-    """The run was stopped by SIGINT or SIGTERM; ``exit_code`` is 130 or 143.
+    """The run was stopped by SIGINT or SIGTERM (``exit_code`` 130 or 143), or cancelled (``signum`` None).
 
     ``checkpoint`` is the final checkpoint written on the way out, if any.
+    Cancellation is what :mod:`simcore.aio` asks for when its task is cancelled.
     """
 
-    def __init__(self, signum: int, checkpoint: Path | None = None) -> None:
-        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+    def __init__(self, signum: int | None, checkpoint: Path | None = None) -> None:
+        super().__init__(f"interrupted by {stop_reason(signum)}")
         self.signum = signum
         self.checkpoint = checkpoint
-        self.exit_code = _EXIT_CODES.get(signum, 128 + signum)
+        self.exit_code = 130 if signum is None else _EXIT_CODES.get(signum, 128 + signum)
 
 
 class PartitionFailed(RuntimeError):
@@ -100,10 +106,12 @@ class WorkerCrashed(RuntimeError):
 
 
 class StopFlag:
-    """Set by the signal handlers; the drivers check it between partitions (or rounds).
+    """Set by the signal handlers (or a cancelled :mod:`simcore.aio` task); the drivers check it
+    between partitions (or rounds).
 
     The first request asks for a graceful stop; a second one asks to abort,
     which the drivers honour at their next poll (at most ``POLL_SECONDS``).
+    A request may come from any thread.
     """
 
     def __init__(self) -> None:
@@ -111,8 +119,11 @@ class StopFlag:
         self.signum: int | None = None
         self.aborted = False
 
-    def request(self, signum: int) -> None:
-        """Ask the run to stop after the partitions in flight; asked twice, to abort them."""
+    def request(self, signum: int | None) -> None:
+        """Ask the run to stop after the partitions in flight; asked twice, to abort them.
+
+        ``signum`` is the signal that asks, or None for a cancellation.
+        """
         if self._event.is_set():
             self.aborted = True
         self.signum = signum
@@ -418,7 +429,7 @@ class _BatchLoop:
         cancelled = [self.in_flight.pop(f) for f in list(self.in_flight) if f.cancel()]
         self.pending.extendleft(reversed(cancelled))
         log.warning("%s received: finishing %d partition(s) in flight%s (signal again to abort at once)",
-                    signal.Signals(self.stop.signum).name, len(self.in_flight),
+                    stop_reason(self.stop.signum), len(self.in_flight),
                     ", then writing a checkpoint" if self.writer else "")
         self._drain()
         checkpoint = None

@@ -52,8 +52,12 @@ def checkpoint_plan(model: Model, cfg: RunConfig, out: Path,
 
 
 def execute(model: Model, cfg: RunConfig, out: Path, *, force: bool = False,
-            progress: Callable[[int], Any] | None = None, resumed: Checkpoint | None = None) -> Path:
+            progress: Callable[[int], Any] | None = None, resumed: Checkpoint | None = None,
+            stop: StopFlag | None = None) -> Path:
     """Run a prepared config (from scratch, or from ``resumed``) and write its results file.
+
+    ``stop`` lets another thread stop the run gracefully, as SIGINT does
+    (:mod:`simcore.aio`); in the main thread SIGINT/SIGTERM set it too.
 
     The run holds ``out`` (:mod:`simcore.outlock`) from its first checkpoint
     to its results: a second run or resume of the same path is refused
@@ -68,7 +72,7 @@ def execute(model: Model, cfg: RunConfig, out: Path, *, force: bool = False,
             if frames is not None:
                 frames.remove()
         start = _start_of(model, cfg, resumed) if resumed else None
-        stop = StopFlag()
+        stop = stop or StopFlag()
         with graceful_signals(stop):
             plan = checkpoint_plan(model, cfg, out, resumed)
             if isinstance(model, LockstepModel):
