@@ -81,11 +81,12 @@ def write_rows(path: Path, tables: dict[str, list[dict]]) -> None:
 
 
 def loglog_plot(path: Path, series: dict[str, tuple[list[float], list[float]]], xlabel: str, ylabel: str,
-                title: str, hline: float | None = None, panels: int = 1, panel_of=None) -> None:
+                title: str, hlines: dict[str, float] | None = None, panels: int = 1, panel_of=None) -> None:
     """Log-log lines, one per ``series`` label, on ``panels`` side-by-side axes; saved as PNG.
 
-    ``panel_of(label)`` picks a series' axes (default: the first); ``hline``
-    draws a dashed reference line (e.g. speed-up 1).
+    A label ``"panel title: line"`` names its axes' title too; ``panel_of(label)``
+    picks a series' axes (default: the first); ``hlines`` are dashed reference
+    lines by name (e.g. ``{"break-even": 1.0}``).
     """
     import matplotlib
 
@@ -96,10 +97,11 @@ def loglog_plot(path: Path, series: dict[str, tuple[list[float], list[float]]], 
     for label, (x, y) in series.items():
         ax = axes[0][panel_of(label) if panel_of else 0]
         ax.loglog(x, y, "o-", ms=4, label=label.split(": ", 1)[-1])
-        ax.set_title(label.split(": ", 1)[0] if ": " in label else title)
+        if ": " in label:
+            ax.set_title(label.split(": ", 1)[0])
     for ax in axes[0]:
-        if hline is not None:
-            ax.axhline(hline, color="k", ls="--", lw=0.8)
+        for (name, y), style in zip((hlines or {}).items(), ("--", ":", "-.")):
+            ax.axhline(y, color="k", ls=style, lw=0.8, label=name)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)

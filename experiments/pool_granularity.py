@@ -152,7 +152,8 @@ def main() -> None:
     series = {f"{mode} pool": ([r["task_seconds"] for r in rows if r["mode"] == mode],
                                [r["speedup"] for r in rows if r["mode"] == mode]) for mode in ("thread", "process")}
     loglog_plot(args.outdir / "pool_granularity.png", series, "task duration [s]", "speed-up over serial",
-                f"same work, {args.workers} workers: where a pool pays", hline=1.0)
+                f"same work, {args.workers} workers: where a pool pays",
+                hlines={"break-even (serial)": 1.0, f"ideal ({args.workers} x)": float(args.workers)})
     print()
     print(table(rows))
     for mode in ("thread", "process"):
