@@ -2,9 +2,10 @@
 
 ``sharing_data.py`` and ``pool_granularity.py`` both time a callable a few
 times, keep the median and the spread, print a Markdown table (the one pasted
-into BENCHMARKS.md), write the rows to HDF5 and draw a log-log PNG.  h5py and matplotlib are imported only where they are
-used: pool workers re-import the experiment's ``__main__``, and those imports
-would otherwise be timed as pool start-up.
+into BENCHMARKS.md), write the rows to HDF5 and draw a log-log PNG.  h5py and
+matplotlib are imported only where they are used: pool workers re-import the
+experiment's ``__main__``, and those imports would otherwise be timed as pool
+start-up.
 """
 from __future__ import annotations
 

@@ -9,8 +9,6 @@ from simcore.autoworkers import choose, pool_start_seconds
 from simcore.config import build_config, default_workers
 from simcore.models import get_model
 
-from .conftest import REPO
-
 CORES = default_workers()
 needs_two_cores = pytest.mark.skipif(CORES < 2, reason="auto only chooses a pool with two usable cores or more")
 
