@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import simcore  # noqa: E402
 from simcore.analysis import sweep_crossings  # noqa: E402
+from simcore.plot import draw_sweep  # noqa: E402
 from simcore.sweep import parse_axis  # noqa: E402
 
 #: Onsager's critical temperature of the square lattice [J/k_B].
@@ -39,14 +40,10 @@ def binder_sweep(sizes: list[int], temperatures: list[float], sweeps: int, out: 
 def plot(res: simcore.Results, found, path: Path) -> None:
     """U4 versus T per L with error bars, Onsager's Tc marked, the crossings listed."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for size in sorted(set(res.series("L").tolist())):
-        mask = res.series("L") == size
-        ax.errorbar(res.series("T")[mask], res.series("binder")[mask], yerr=res.series("binder_stderr")[mask],
-                    fmt="o-", ms=3, lw=1, capsize=2, label=f"L = {size}")
+    draw_sweep(ax, res, "binder", x="T")  # one line per L
     ax.axvline(TC, color="k", ls="--", lw=1, label=f"Onsager $T_c$ = {TC:.4f}")
     text = "\n".join(f"$T_{{{a},{b}}}$ = {c.mean:.4f} ± {c.stderr:.4f}" for a, b, c in found)
     ax.text(0.03, 0.05, text, transform=ax.transAxes, fontsize=8, va="bottom")
-    ax.set_xlabel("temperature T [J/$k_B$]")
     ax.set_ylabel(r"Binder cumulant $U_4 = 1 - \langle m^4\rangle / 3\langle m^2\rangle^2$")
     ax.set_title("2D Ising, checkerboard Metropolis (simcore sweep)")
     ax.legend(fontsize=8)

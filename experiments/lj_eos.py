@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import simcore  # noqa: E402
+from simcore.plot import draw_sweep  # noqa: E402
 
 NIST = Path(__file__).resolve().parents[1] / "data" / "nist_lj_srsw.csv"
 TEMPERATURE = 0.85
@@ -58,12 +59,10 @@ def main() -> None:
     res = eos_sweep(densities, args.steps, args.thermalize, args.outdir / "lj_eos.h5", seed=args.seed)
     energy, error = res.series("potential_energy_per_atom"), res.series("potential_energy_per_atom_stderr")
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.errorbar(densities, energy, yerr=error, fmt="o", ms=5, capsize=3, label="simcore lj (MD, Nose-Hoover)")
+    draw_sweep(ax, res, "potential_energy_per_atom", fmt="o", ms=5, capsize=3, label="simcore lj (MD, Nose-Hoover)")
     ax.errorbar(densities, [reference[d]["energy_per_atom"] for d in densities],
                 yerr=[reference[d]["energy_stderr"] for d in densities], fmt="s", mfc="none", ms=8, capsize=3,
                 label="NIST SRSW (MC)")
-    ax.set_xlabel(r"density $\rho^*$")
-    ax.set_ylabel(r"potential energy per atom $U^*/N$")
     ax.set_title(f"LJ fluid, T* = {TEMPERATURE}, N = 500, rc = 3.0 + tail corrections")
     ax.legend()
     fig.tight_layout()

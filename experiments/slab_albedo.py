@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import simcore  # noqa: E402
+from simcore.plot import draw_sweep  # noqa: E402
 
 SCATTER_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
 DIRECTIONS = ("rod", "3d")
@@ -54,10 +55,7 @@ def main() -> None:
     fine = np.linspace(0, 0.99, 200)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(fine, rod_albedo(fine), "k-", lw=1, label="rod, exact (1-k)/(1+k)")
-    for directions, marker in zip(DIRECTIONS, "os"):
-        ax.errorbar(c, table[f"{directions}_reflection"], yerr=table[f"{directions}_stderr"], fmt=marker,
-                    ms=4, capsize=2, label=f"simcore, {directions}")
-    ax.set_xlabel("scattering ratio c")
+    draw_sweep(ax, res, "reflection", x="scatter_ratio", fmt="o", ms=4)  # one series per directions
     ax.set_ylabel("half-space reflection (albedo)")
     ax.legend()
     fig.tight_layout()

@@ -10,7 +10,8 @@ pool's queues; for lockstep runs a barrier wait per phase instead).  With
 
 ``auto`` takes the pool, on every usable core (at most one per partition),
 when its estimate is the smaller one, and runs serially (no worker process,
-no thread) otherwise; the INFO log line says which and why.
+no thread) otherwise; the INFO log line says which and why.  The ``mpi``
+executor is kept as asked, on every usable core (or the launcher's ranks).
 
 Where ``T`` comes from: the model declares ``cost(p)``, its estimated
 seconds on one core, from its own work count and its kernels' measured rate
@@ -91,6 +92,8 @@ def _choose(model: Model, cfg: RunConfig, remaining: float) -> Choice:
     if cfg.workers != "auto":
         return Choice(kind, min(cfg.workers, cfg.partitions), f"workers = {cfg.workers}")
     workers = min(default_workers(), cfg.partitions)
+    if kind == "mpi":  # asked for by name (under mpiexec the launcher sets the ranks): never second-guessed
+        return Choice(kind, workers, "workers = auto: executor = mpi, all usable cores")
     if workers <= 1:
         return Choice("serial", 1, f"workers = auto and {'one core' if cfg.partitions > 1 else 'one partition'}")
     params = dict(cfg.params)

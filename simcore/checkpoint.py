@@ -362,7 +362,10 @@ class CheckpointWriter:
     ``save`` hands over a snapshot; ``raise_if_failed`` re-raises a write
     failure of the thread in the caller; ``close`` waits for queued writes
     (or drops them with ``abandon=True``) and joins the thread.  A context
-    manager: leaving it by an exception abandons queued snapshots.
+    manager: leaving it by an error of the run (a failed partition, crashed
+    workers) still writes the queued snapshots, since "checkpoints are kept"
+    is what the user is told; leaving it by an abort (a second signal,
+    KeyboardInterrupt) drops them, so the run ends at once.
     """
 
     def __init__(self, out: Path, header: Header, *, keep: int = 2, mode: str = "async",
@@ -442,7 +445,7 @@ class CheckpointWriter:
         return self
 
     def __exit__(self, exc_type, *rest) -> None:
-        self.close(abandon=exc_type is not None)
+        self.close(abandon=exc_type is not None and not issubclass(exc_type, Exception))
 
     def _drain(self) -> None:
         while True:

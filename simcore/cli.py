@@ -20,12 +20,15 @@ from typing import Any, Sequence
 
 from . import __version__
 from ._h5 import filetype
-from .checkpoint import FILETYPE as CHECKPOINT_FILETYPE, CheckpointError, CheckpointFileError, read_checkpoint
+from .checkpoint import (FILETYPE as CHECKPOINT_FILETYPE, CheckpointError, CheckpointFileError, existing_checkpoints,
+                         latest_checkpoint, read_checkpoint)
 from .config import COMMON_PARAMS, ConfigError, load_toml, parse_assignment, parse_scalar
 from .engine import Interrupted, PartitionFailed, WorkerCrashed
 from .models import UnknownModelError, builtin_models
+from .plot import PlotError, plot_file
 from .results import ResultsFileError, open_results
 from .shm import SharedMemoryError, remove_orphans
+from .summary import checkpoint_summary, result_lines, results_summary
 
 log = logging.getLogger("simcore")
 
@@ -35,6 +38,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (UnknownModelError, 2),
     (ResultsFileError, 2),
     (CheckpointFileError, 2),
+    (PlotError, 2),
     (PartitionFailed, 1),
     (WorkerCrashed, 1),
     (SharedMemoryError, 1),
@@ -93,11 +97,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_flags(sweep, "64-bit seed of the sweep; point k runs with a seed derived from it", "sweep.h5")
     _add_execution_flags(sweep)
 
-    info = commands.add_parser("info", help="summarise a results file")
-    info.add_argument("file", help="an HDF5 file written by simcore run")
+    info = commands.add_parser("info", help="summarise a results file, or the checkpoint of an unfinished run")
+    info.add_argument("file", help="a results file, a checkpoint (<out>.ckpt), or the results path of an "
+                                   "unfinished run (its newest checkpoint is shown)")
     info.add_argument("--json", action="store_true", help="print a JSON object instead of text")
 
-    commands.add_parser("models", help="list the models and their parameters")
+    plot = commands.add_parser("plot", help="draw a results file as a PNG (matplotlib)",
+                               description="Draw what a results file holds: its time series and profiles, each "
+                                           "result with its error band, or a sweep's results against a swept "
+                                           "parameter (one line per value of the others).")
+    plot.add_argument("file", help="an HDF5 file written by simcore run or simcore sweep")
+    plot.add_argument("--out", metavar="PNG", help="image to write (default: FILE with suffix .png, replaced)")
+    plot.add_argument("--result", dest="names", action="append", metavar="NAME",
+                      help="draw only this result or series (repeatable)")
+    plot.add_argument("--x", metavar="NAME", help="sweeps: the swept parameter on the x axis "
+                                                  "(default: the numeric one with the most values)")
+
+    models = commands.add_parser("models", help="list the models and their parameters")
+    models.add_argument("--markdown", action="store_true",
+                        help="print the model reference as markdown (this is how docs/models.md is made)")
     return parser
 
 
@@ -111,7 +129,8 @@ def _add_execution_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", metavar="N|auto",
                         help="worker count, or auto (default): serial when the work is too small to pay for a "
                              "pool (the INFO log says why), else all usable cores")
-    parser.add_argument("--executor", metavar="KIND", help="process (default), thread or serial")
+    parser.add_argument("--executor", metavar="KIND",
+                        help="process (default), thread, serial, or mpi (batch models and sweeps, on MPI ranks)")
     parser.add_argument("--checkpoint-every", metavar="SECONDS",
                         help="wall time between checkpoints <out>.ckpt (default 60; 0 disables)")
     parser.add_argument("--checkpoint-mode", metavar="MODE", help="async (default) or sync")
@@ -249,91 +268,63 @@ def _with_progress(args: argparse.Namespace, model, cfg, body) -> Path:
     if removed:
         log.warning("removed %d shared-memory block(s) left by dead simcore runs", len(removed))
     tqdm.monitor_interval = 0
-    total = model.work(dict(cfg.params))
-    with tqdm(total=total, unit=f" {model.work_unit}", unit_scale=True, file=sys.stderr,
-              disable=True if args.quiet else None, leave=False, desc=model.name) as bar, logging_redirect_tqdm():
-        return body(bar.update)
+    params = dict(cfg.params)
+    unit, per_work = model.rate(params) if model.rate else (model.work_unit, 1)
+    with tqdm(total=model.work(params) * per_work, unit=f" {unit}", unit_scale=True, file=sys.stderr,
+              disable=True if args.quiet else None, leave=False, desc=model.name,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{unit} "
+                         "[{elapsed}, ETA {remaining}, {rate_fmt}]") as bar, logging_redirect_tqdm():
+        return body(lambda done: bar.update(done * per_work))
 
 
 def _summarise(args: argparse.Namespace, path: Path) -> None:
     if args.quiet:
         return
     with open_results(path) as results:
-        for line in _result_lines(results):
+        for line in result_lines(results):
             print(line)
     print(f"wrote {path}")
 
 
-def _result_lines(results) -> list[str]:
-    """Each result as ``name = mean ± stderr``; for a sweep, a table with one row per point."""
-    if results.model != "sweep":
-        width = max(map(len, results.names), default=0)
-        return [f"{name:>{width}} = {results.result(name)}" for name in results.names]
-    from .stats import Estimate
-    from .sweep import axis_names
-
-    axes = axis_names(results.config)
-    names = [name for name in results.series_data if f"{name}_stderr" in results.series_data]
-    cells = [[*axes, *names]]
-    for k in range(len(results.series("point"))):
-        row = [_plain(results.series(axis)[k]) for axis in axes]
-        row += [str(Estimate(float(results.series(n)[k]), float(results.series(f"{n}_stderr")[k]), 1))
-                for n in names]
-        cells.append(row)
-    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    return ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
-
-
-def _plain(value) -> str:
-    return value.decode() if isinstance(value, bytes) else f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def cmd_info(args: argparse.Namespace) -> int:
-    """``simcore info``: provenance and each result as mean ± stderr (or a checkpoint's progress)."""
-    if filetype(args.file) == CHECKPOINT_FILETYPE:
-        return _checkpoint_info(args)
-    results = open_results(args.file)
+    """``simcore info``: provenance and each result as mean ± stderr (or an unfinished run's checkpoint)."""
+    path = Path(args.file)
+    if filetype(path) == CHECKPOINT_FILETYPE:
+        return _checkpoint_info(args, read_checkpoint(path))
+    if not path.exists() and existing_checkpoints(path):
+        return _checkpoint_info(args, latest_checkpoint(path))
+    results = open_results(path)
     if args.json:
         print(json.dumps(results.to_json_dict(), indent=2))
         return 0
-    attrs = results.attrs
-    print(f"file        {results.path}")
-    print(f"model       {results.model}   (simcore {attrs.get('simcore_version')}, {attrs.get('created')})")
-    print(f"seed        {results.seed}   partitions {attrs.get('partitions')}   "
-          f"workers {attrs.get('workers')} ({attrs.get('executor')})   wall {float(attrs.get('wall_seconds', 0)):.2f} s")
-    print("status      finished")
-    print("config")
-    for line in results.config.strip().splitlines():
-        print(f"    {line}")
-    print("results")
-    for line in _result_lines(results):
-        print(f"    {line}")
+    print("\n".join(results_summary(results)))
     return 0
 
 
-def _checkpoint_info(args: argparse.Namespace) -> int:
-    checkpoint = read_checkpoint(args.file)
-    attrs, counters = checkpoint.attrs, checkpoint.counters
+def _checkpoint_info(args: argparse.Namespace, checkpoint) -> int:
     if args.json:
         print(json.dumps({"file": str(checkpoint.path), "filetype": CHECKPOINT_FILETYPE, "model": checkpoint.model,
-                          "sequence": checkpoint.sequence, "status": checkpoint.status, "counters": counters,
-                          "settings": checkpoint.settings, "config": checkpoint.config,
-                          "config_sha256": attrs["config_sha256"]}, indent=2))
+                          "sequence": checkpoint.sequence, "status": checkpoint.status,
+                          "counters": checkpoint.counters, "settings": checkpoint.settings,
+                          "config": checkpoint.config, "config_sha256": checkpoint.attrs["config_sha256"]}, indent=2))
         return 0
-    print(f"file        {checkpoint.path}   (checkpoint {checkpoint.sequence}, verified)")
-    print(f"model       {checkpoint.model}   (simcore {attrs.get('simcore_version')}, {attrs.get('created')})")
-    print(f"status      {checkpoint.status}   " + "   ".join(f"{k} {v}" for k, v in counters.items())
-          + f"   elapsed {float(attrs.get('elapsed_seconds', 0)):.2f} s")
-    print("config")
-    for line in checkpoint.config.strip().splitlines():
-        print(f"    {line}")
-    if checkpoint.status != "finished":
-        print(f"continue with: simcore resume {checkpoint.path}")
+    print("\n".join(checkpoint_summary(checkpoint)))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """``simcore plot``: draw a results file and write a PNG."""
+    print(f"wrote {plot_file(args.file, args.out, args.names, args.x)}")
     return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    """``simcore models``: each model with its parameters, defaults, ranges and results."""
+    """``simcore models``: each model with its parameters, defaults, ranges and results (or, --markdown, docs)."""
+    if args.markdown:
+        from .docs import models_markdown
+
+        print(models_markdown(), end="")
+        return 0
     for model in builtin_models():
         print(f"{model.name}  ({model.driver})  {model.doc}")
         for param in model.params:
@@ -353,7 +344,8 @@ def _param_line(param, name_width: int, default_width: int) -> str:
             f"{param.describe_range()}{units}  {param.doc}")
 
 
-_COMMANDS = {"run": cmd_run, "resume": cmd_resume, "sweep": cmd_sweep, "info": cmd_info, "models": cmd_models}
+_COMMANDS = {"run": cmd_run, "resume": cmd_resume, "sweep": cmd_sweep, "info": cmd_info, "plot": cmd_plot,
+             "models": cmd_models}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

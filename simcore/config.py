@@ -22,7 +22,7 @@ from .models.base import LockstepModel, Model, Param
 from .outlock import is_claimed
 from .rng import MAX_SEED
 
-EXECUTORS = ("process", "thread", "serial")
+EXECUTORS = ("process", "thread", "serial", "mpi")
 MAX_WORKERS = 4096
 
 #: Parameters every model accepts (``partitions`` default comes from the model).
@@ -220,6 +220,22 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def _check_mpi(model: Model) -> None:
+    """Refuse the MPI executor where it cannot run: no mpi4py, a lockstep model, mpiexec without mpi4py.futures."""
+    from . import mpi
+
+    if not mpi.available():
+        raise ConfigError("executor 'mpi' needs mpi4py and an MPI library: pip install -e '.[mpi]'")
+    if isinstance(model, LockstepModel):
+        raise ConfigError(f"executor 'mpi' runs batch models and sweeps; {model.name} is a lockstep model, whose "
+                          "workers share one state in memory: use executor process or thread")
+    size = mpi.launched_world_size()
+    if size > 1 and not mpi.serving_ranks():
+        raise ConfigError(f"simcore was started by an MPI launcher as one of {size} processes: start it as "
+                          f"'mpiexec -n {size} python -m mpi4py.futures -m simcore ...' so that rank 0 runs "
+                          "simcore and the others serve it")
+
+
 def build_config(model: Model, values: Mapping[str, Any], model_ref: str | None = None) -> RunConfig:
     """Validate ``values`` (model and common parameters) against ``model``'s declarations.
 
@@ -267,6 +283,8 @@ def build_config(model: Model, values: Mapping[str, Any], model_ref: str | None 
         raise ConfigError("unit_timeout needs the process executor and a batch model (a thread cannot be "
                           f"stopped, a lockstep step has no single owner); got executor {resolved['executor']!r} "
                           f"for {model.name}")
+    if resolved["executor"] == "mpi":
+        _check_mpi(model)
     out = resolved["out"]
     if out is not None and not out.strip():
         raise ConfigError("out must be a file path (got an empty string)")

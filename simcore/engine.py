@@ -176,6 +176,16 @@ def cached_model(reference: str):
     return get_model(reference)
 
 
+@contextmanager
+def _reported_as_partition_failure(model_ref: str, partition: int, seed: int):
+    """Turn an exception of a partition's body into PartitionFailed, with the worker's traceback."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - re-raised with context for the main process
+        raise PartitionFailed(model_ref, partition, seed, f"{type(exc).__name__}: {exc}",
+                              traceback.format_exc()) from None
+
+
 def run_partition_task(model_ref: str, params: dict, seed: int, partition: int, partitions: int,
                        arena_id: str) -> int:
     """Worker-side body of one partition: fill its tally row in shared memory.
@@ -184,7 +194,7 @@ def run_partition_task(model_ref: str, params: dict, seed: int, partition: int, 
     monotonic clock), so the main process knows whose death lost it and how
     long it has been running.
     """
-    try:
+    with _reported_as_partition_failure(model_ref, partition, seed):
         arrays = arrays_of(arena_id)
         runner = arrays["runners"][partition]
         runner[1] = time.monotonic()  # the start time before the pid: a signed row is always whole
@@ -192,10 +202,16 @@ def run_partition_task(model_ref: str, params: dict, seed: int, partition: int, 
         row = arrays["tallies"][partition]
         row[...] = 0.0
         cached_model(model_ref).run_partition(params, seed, partition, partitions, row)
-    except Exception as exc:  # noqa: BLE001 - re-raised with context for the main process
-        raise PartitionFailed(model_ref, partition, seed, f"{type(exc).__name__}: {exc}",
-                              traceback.format_exc()) from None
     return partition
+
+
+def partition_row_task(model_ref: str, params: dict, seed: int, partition: int, partitions: int) -> np.ndarray:
+    """Worker-side body of one partition for an executor without shared memory (MPI): return its tally row."""
+    with _reported_as_partition_failure(model_ref, partition, seed):
+        model = cached_model(model_ref)
+        row = np.zeros(model.tally_width(params))
+        model.run_partition(params, seed, partition, partitions, row)
+    return row
 
 
 def simulate(model: BatchModel, cfg: RunConfig) -> np.ndarray:
@@ -273,8 +289,8 @@ def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None
             loop.run(resumed=start is not None)
         result = tallies.copy()
         del tallies, runners, loop
-    return RunOutcome(result, time.perf_counter() - started, workers, kind, writer.last_written if writer else None,
-                      writer.stats if writer else None)
+    return RunOutcome(result, time.perf_counter() - started, executor.workers, executor.kind,
+                      writer.last_written if writer else None, writer.stats if writer else None)
 
 
 class _BatchLoop:
@@ -301,6 +317,7 @@ class _BatchLoop:
         self.work = model.work(self.params)
         self.pending = deque(int(p) for p in np.flatnonzero(~done))
         self.in_flight: dict[cf.Future, int] = {}
+        self.broken: BaseException | None = None  # why the executor broke, as its futures say
 
     def run(self, resumed: bool) -> None:
         if self.progress is not None and self.done.any():
@@ -314,8 +331,12 @@ class _BatchLoop:
             while self.pending and len(self.in_flight) < limit:
                 partition = self.pending.popleft()
                 self.runners[partition] = 0.0
-                future = self.executor.submit(run_partition_task, self.cfg.model, self.params, self.cfg.seed,
-                                              partition, self.cfg.partitions, self.arena_id)
+                if self.executor.shares_memory:
+                    future = self.executor.submit(run_partition_task, self.cfg.model, self.params, self.cfg.seed,
+                                                  partition, self.cfg.partitions, self.arena_id)
+                else:  # the row comes back as a message
+                    future = self.executor.submit(partition_row_task, self.cfg.model, self.params, self.cfg.seed,
+                                                  partition, self.cfg.partitions)
                 self.in_flight[future] = partition
             self._collect()
             if self.trigger is not None and self.trigger.due():
@@ -350,8 +371,11 @@ class _BatchLoop:
     def _record(self, future: cf.Future, partition: int) -> bool:
         """Record a finished partition; False if it was lost with its pool (broken or cancelled)."""
         if future.cancelled() or isinstance(future.exception(), cf.BrokenExecutor):
+            self.broken = future.exception() or self.broken
             return False
-        future.result()  # a PartitionFailed from the worker propagates
+        result = future.result()  # a PartitionFailed from the worker propagates
+        if not self.executor.shares_memory:
+            self.tallies[partition] = result
         self.done[partition] = True
         if self.progress is not None:
             self.progress(self._share(partition))
@@ -367,8 +391,9 @@ class _BatchLoop:
         """
         rebuild = getattr(self.executor, "rebuild", None)
         if rebuild is None:
-            raise WorkerCrashed(f"the {self.executor.kind} executor broke while running partition(s) "
-                                f"{_listed(lost)}; checkpoints are kept")
+            reason = f" ({self.broken})" if self.broken and str(self.broken) else ""
+            raise WorkerCrashed(f"the {self.executor.kind} executor broke{reason} while running partition(s) "
+                                f"{_listed(sorted(lost))}; checkpoints are kept")
         codes = rebuild(kill=kill or bool(hung))
         lost = sorted(set(lost) | {p for f, p in self.in_flight.items() if not self._record(f, p)})
         self.in_flight.clear()

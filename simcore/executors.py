@@ -59,9 +59,14 @@ def current_barrier():
 
 
 class Executor(ABC):
-    """Runs work functions; results come back as ``concurrent.futures.Future``."""
+    """Runs work functions; results come back as ``concurrent.futures.Future``.
+
+    ``shares_memory``: its workers see the run's shared arrays (every
+    executor but MPI, whose tasks return their results as messages).
+    """
 
     kind: str = ""
+    shares_memory: bool = True
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
@@ -327,14 +332,18 @@ class ProcessExecutor(Executor):
 
 
 def make_executor(kind: str, workers: int, arena: ArenaSpec) -> Executor:
-    """Build the executor named ``kind`` ('process', 'thread' or 'serial')."""
+    """Build the executor named ``kind`` ('process', 'thread', 'serial' or 'mpi')."""
+    if kind == "mpi":
+        from .mpi import MPIExecutor  # imports this module
+
+        return MPIExecutor(workers)
     if kind == "serial":
         return SerialExecutor()
     if kind == "thread":
         return ThreadExecutor(workers)
     if kind == "process":
         return ProcessExecutor(workers, arena)
-    raise ValueError(f"executor must be one of: process, thread, serial (got {kind!r})")
+    raise ValueError(f"executor must be one of: process, thread, serial, mpi (got {kind!r})")
 
 
 class _NoAbort:

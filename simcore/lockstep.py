@@ -56,7 +56,7 @@ from .engine import (POLL_SECONDS, Interrupted, PartitionFailed, RunOutcome, Sto
                      dead_workers)
 from .executors import current_barrier, lockstep_executor
 from .frames import FrameStore
-from .models.base import LockstepModel, partition_share
+from .models.base import LockstepModel, fold_into_box, partition_share
 from .shm import SharedArena, arrays_of
 
 log = logging.getLogger(__name__)
@@ -263,8 +263,8 @@ class _LockstepLoop:
                 self.buffer[:last - first].sum(axis=1)
 
     def _record_frame(self) -> None:
-        """Write the positions of this step (between rounds: no worker moves them)."""
-        self.frames.write(self.step, self.state[:, self.trajectory.columns])
+        """Write the positions of this step, folded into the box (between rounds: no worker moves them)."""
+        self.frames.write(self.step, fold_into_box(self.trajectory.positions(self.state), self.trajectory.box))
 
     def _round(self, last: int) -> None:
         futures = [self.executor.submit(run_lockstep_task, self.cfg.model, self.params, self.cfg.seed, party, group,

@@ -9,7 +9,8 @@ Layout (DESIGN.md section 5)::
     /results/<name>      per-partition estimates; attrs mean, stderr, n,
                          units, description, estimator
     /series/<name>       a profile or time series; attrs units, description,
-                         axis (name of the abscissa dataset beside it);
+                         axis (name of the abscissa dataset beside it), and for
+                         a 2D series columns and column_units (one per column);
                          /series/<name>_stderr when the series has errors
     /tallies/rows        the raw (P, K) float64 tally rows the results reduce
     /h5md, /particles    a particle model's trajectory, H5MD 1.1 (position/step, time, value; box)
@@ -109,6 +110,9 @@ def write_results(path: Path, cfg: RunConfig, reduction: Reduction, tallies: np.
                 dataset.attrs["units"] = series.units
                 dataset.attrs["description"] = series.doc
                 dataset.attrs["axis"] = series.axis_name
+                if series.columns:  # fixed-length byte strings: the same bytes on every write, unlike vlen str
+                    dataset.attrs["columns"] = np.array(series.columns, dtype="S")
+                    dataset.attrs["column_units"] = np.array(series.column_units, dtype="S")
                 axis = (series_group[series.axis_name] if series.axis_name in series_group
                         else _checksummed(series_group, series.axis_name, series.axis))
                 axis.attrs["units"] = series.axis_units
@@ -182,7 +186,8 @@ class Results:
     """A results file read back: provenance, estimates and series, all in memory.
 
     Use :func:`open_results`; ``mean(name)``, ``stderr(name)`` and
-    ``result(name)`` give the pooled estimates, ``series(name)`` the arrays.
+    ``result(name)`` give the pooled estimates, ``series(name)`` the arrays
+    and ``series_attrs[name]`` their attributes (units, description, axis).
     """
 
     path: Path
@@ -190,6 +195,7 @@ class Results:
     estimates: dict[str, Estimate]
     per_partition: dict[str, np.ndarray]
     series_data: dict[str, np.ndarray] = field(default_factory=dict)
+    series_attrs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def model(self) -> str:
@@ -279,8 +285,17 @@ def open_results(path: str | os.PathLike) -> Results:
                 estimates[name] = Estimate(float(a["mean"]), float(a["stderr"]), int(a["n"]), str(a["units"]))
                 per_partition[name] = dataset[()]
             series = {name: dataset[()] for name, dataset in handle["series"].items()}
+            series_attrs = {name: {key: _attr(value) for key, value in dataset.attrs.items()}
+                            for name, dataset in handle["series"].items()}
     except ResultsFileError:
         raise
     except (OSError, KeyError, ValueError) as exc:
         raise ResultsFileError(f"{str(path)!r} cannot be read as simcore results: {first_line(exc)}") from None
-    return Results(path, attrs, estimates, per_partition, series)
+    return Results(path, attrs, estimates, per_partition, series, series_attrs)
+
+
+def _attr(value: Any) -> Any:
+    """An attribute as a plain value; an array of strings (a 2D series' column names) as a list of str."""
+    if isinstance(value, np.ndarray):
+        return [plain(item) for item in value.tolist()]
+    return plain(value)

@@ -13,7 +13,7 @@ import numpy as np
 
 
 class Estimate(NamedTuple):
-    """A mean with its standard error; prints as ``0.4032 ± 0.0011``."""
+    """A mean with its standard error; prints as ``0.4032 ± 0.0011`` (an exact value as ``0.000272 ± 0``)."""
 
     mean: float
     stderr: float
@@ -21,8 +21,11 @@ class Estimate(NamedTuple):
     units: str = ""
 
     def __str__(self) -> str:
-        digits = _significant_digits(self.stderr)
-        text = f"{self.mean:.{digits}f} ± {self.stderr:.{digits}f}"
+        if self.stderr == 0:  # an exact value (e.g. the largest drift of a deterministic run)
+            text = f"{self.mean:.6g} ± 0"
+        else:
+            digits = _significant_digits(self.stderr)
+            text = f"{self.mean:.{digits}f} ± {self.stderr:.{digits}f}"
         return f"{text} {self.units}".rstrip()
 
 

@@ -276,6 +276,11 @@ def axis_names(config_text: str) -> list[str]:
     return list(_read_table(tomllib.loads(config_text)["grid"], "grid"))
 
 
+def result_names(series: Mapping[str, Any]) -> list[str]:
+    """The per-point results among a sweep file's ``series`` (those stored with a ``<name>_stderr``)."""
+    return [name for name in series if f"{name}_stderr" in series]
+
+
 def prepare_sweep(model: str, grid: Mapping[str, Sequence], values: Mapping[str, Any], force: bool = False):
     """Validate a sweep (no side effects): ``(SWEEP, its RunConfig, the results path)``.
 

@@ -1,6 +1,14 @@
 """The command line: results summary, JSON, and bad input (exit 2, one line, nothing written)."""
+import fcntl
 import json
 import math
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
 
 import pytest
 
@@ -89,3 +97,62 @@ def test_worker_log_records_reach_the_main_process(cli):
     done = cli("run", "pi", "--set", "samples=1000", "--workers", "2", "--log-level", "debug", "--out", "p.h5")
     assert done.returncode == 0, done.stderr
     assert "attached arena" in done.stderr  # logged inside a worker, emitted by the main process
+
+
+def test_info_shows_parameters_and_every_result_with_units_and_that_the_run_finished(cli):
+    done = cli("run", "ising", "--set", "L=8", "--set", "sweeps=200", "--set", "thermalize=20", "--executor", "serial",
+               "--out", "i.h5", "--quiet")
+    assert done.returncode == 0, done.stderr
+    shown = cli("info", "i.h5")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert "status      finished" in lines
+    assert "    L          = 8 sites" in lines and "    T          = 2.269 J/k_B" in lines
+    units = {"energy_per_site": " J", "abs_magnetization_per_site": "", "binder": "", "specific_heat": " k_B",
+             "susceptibility": " 1/J"}
+    for name, unit in units.items():
+        (line,) = [line for line in lines if line.strip().startswith(f"{name} = ")]
+        assert re.fullmatch(rf"\s+{name} = -?\d+\.\d+ ± \d+\.\d+{re.escape(unit)}", line), line
+
+
+def test_info_of_a_run_that_died_says_where_it_resumes(cli):
+    done = cli("run", "tests.support.faulty:LOCKSTEP", "--set", "L=8", "--set", "sweeps=200", "--executor", "serial",
+               "--checkpoint-mode", "sync", "--out", "f.h5")  # sync: the checkpoint of step 0 is on disk before step 0
+    assert done.returncode == 1, done.stderr  # partition 0 raises at step 5; the last checkpoint is kept
+    shown = cli("info", "f.h5")  # the results path of the unfinished run: its newest checkpoint
+    assert shown.returncode == 0, shown.stderr
+    assert "status      unfinished, resumable at step 0 of 1200" in shown.stdout  # thermalize 1000 + 200 sweeps
+    assert "continue with: simcore resume f.h5.ckpt" in shown.stdout
+
+
+def _stderr_on_a_terminal(cli, *args: str) -> tuple[int, str]:
+    """Run the CLI with stderr on a 120-column pseudo-terminal; (exit code, what the terminal received)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "simcore", *args], cwd=cli.cwd, env=cli.env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    received = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the terminal's other end closed
+            break
+        if not chunk:
+            break
+        received += chunk
+    os.close(master)
+    return proc.wait(timeout=120), received.decode(errors="replace")
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_progress_bar_on_a_terminal_shows_the_models_rate_and_an_eta(cli, quiet):
+    code, terminal = _stderr_on_a_terminal(cli, "run", "ising", "--set", "L=8", "--set", "sweeps=2000",
+                                           "--executor", "serial", "--out", "i.h5", *(["--quiet"] if quiet else []))
+    assert code == 0, terminal
+    if quiet:
+        assert terminal == ""
+    else:
+        assert "ising:" in terminal and "flips/s" in terminal and "ETA" in terminal
+        frames = [frame.strip() for frame in terminal.replace("\n", "\r").split("\r") if frame.strip()]
+        assert all(frame.startswith("ising:") for frame in frames), frames  # nothing else on the terminal

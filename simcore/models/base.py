@@ -77,7 +77,11 @@ class ResultValue(NamedTuple):
 
 
 class SeriesValue(NamedTuple):
-    """A reduced series (profile or time series) with its abscissa."""
+    """A reduced series (profile or time series) with its abscissa.
+
+    A 2D series (one row per abscissa value) names its columns in
+    ``columns`` and gives their units in ``column_units``.
+    """
 
     values: np.ndarray
     stderr: np.ndarray | None
@@ -86,6 +90,8 @@ class SeriesValue(NamedTuple):
     axis_units: str
     units: str
     doc: str
+    columns: tuple[str, ...] = ()
+    column_units: tuple[str, ...] = ()
 
 
 class Reduction(NamedTuple):
@@ -113,6 +119,10 @@ class BatchModel:
 
     ``fixed_partitions``: the partition count is always ``default_partitions(p)``
     (one per unit of a fixed list, e.g. the points of a sweep).
+
+    ``rate(p)``: the unit of the model's natural speed and how many of it one
+    work item is, e.g. ``("flips", L**dim)`` for an Ising sweep; the progress
+    bar shows that rate (default: ``work_unit`` per second).
     """
 
     name: str
@@ -129,6 +139,7 @@ class BatchModel:
     check: Callable[[Mapping[str, Any]], None] = lambda p: None
     references: tuple[str, ...] = ()
     fixed_partitions: bool = False
+    rate: Callable[[Mapping[str, Any]], tuple[str, float]] | None = None
     cost: Callable[[Mapping[str, Any]], float] | None = None
     driver: str = field(default="batch", init=False)
 
@@ -149,8 +160,14 @@ def partition_share(total: int, partitions: int, index: int) -> tuple[int, int]:
 
 
 
+def fold_into_box(positions: np.ndarray, box) -> np.ndarray:
+    """Positions mapped into the periodic box [0, box) (box: edges, same length units), as a new array."""
+    folded = positions - box * np.floor(positions / box)
+    return np.where(folded >= box, folded - box, folded)  # -1e-17 + box rounds to box
+
+
 class Trajectory(NamedTuple):
-    """What a particle model records every ``every`` steps: positions (state columns ``columns``).
+    """What a particle model records every ``every`` steps: ``positions(state)`` (N, 3), folded into the box.
 
     ``dt`` is the time per step and ``box`` the edges of the periodic box,
     for the H5MD file (:mod:`simcore.frames`).
@@ -159,7 +176,7 @@ class Trajectory(NamedTuple):
     every: int
     dt: float
     box: np.ndarray
-    columns: slice
+    positions: Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -167,7 +184,9 @@ class LockstepModel:
     """A model run by the lockstep driver: workers own row ranges of one shared state.
 
     The state (``state_shape(p)``, ``state_dtype``) lives in shared memory;
-    its first axis (``rows(p)`` long) is split into partitions.  Each step
+    its ``rows(p)`` rows are split into partitions: an axis of the state the
+    model chooses (ising: the lattice rows, the first axis; lj: the atoms,
+    the second axis of a (quantity, atom) table).  Each step
     runs ``phases`` phases (a number, or a function of ``p``: an integrator
     with fewer substeps needs fewer barriers); every worker does a phase on
     its rows, then all meet at a barrier.  From step ``measured_from(p)`` on, each partition
@@ -183,6 +202,7 @@ class LockstepModel:
     * ``reduce(p, sums)``   -- (measured steps, observables) sums over partitions -> :class:`Reduction`
     * ``check(p)``, ``warm()``, ``cost(p)`` as for :class:`BatchModel`
     * ``trajectory(p)``     -- a :class:`Trajectory` to record, or None (the default)
+    * ``rate(p)``           -- as for :class:`BatchModel`
     """
 
     name: str
@@ -206,6 +226,7 @@ class LockstepModel:
     check: Callable[[Mapping[str, Any]], None] = lambda p: None
     trajectory: Callable[[Mapping[str, Any]], Trajectory | None] = lambda p: None
     references: tuple[str, ...] = ()
+    rate: Callable[[Mapping[str, Any]], tuple[str, float]] | None = None
     cost: Callable[[Mapping[str, Any]], float] | None = None
     driver: str = field(default="lockstep", init=False)
 

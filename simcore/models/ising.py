@@ -157,7 +157,9 @@ MODEL = LockstepModel(
     reduce=_reduce,
     warm=_warm,
     work_unit="sweeps",
+    rate=lambda p: ("flips", p["L"] ** p["dim"]),  # attempted spin flips: G flips/s = flips/ns
     check=_check,
     cost=_cost,
-    references=(f"Onsager: Tc = 2/ln(1+sqrt 2) = {2 / math.log(1 + math.sqrt(2))!r}; 3D: Kc = 0.221654626",),
+    references=(f"Onsager: Tc = 2/ln(1+sqrt 2) = {2 / math.log(1 + math.sqrt(2))!r}; 3D: Kc = 0.221654626",
+                "exact enumeration of the periodic 4 x 4 lattice (all 2^16 states): <E>/N, <|m|>, U4"),
 )

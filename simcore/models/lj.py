@@ -15,9 +15,11 @@ to the energy and the pressure.
 A step is three phases (four with Nose-Hoover), each ended by a barrier; a partition writes only
 the rows of its atoms, and reads the others' only where no one writes them:
 
-0. [Nose-Hoover half step] half kick, drift, wrap, squared displacement since the last list build
+0. [Nose-Hoover half step] half kick, drift, squared displacement since the last list build
 1. if the largest displacement of ALL atoms exceeds (skin/2)^2 (or, with ``neighbor_every`` N,
-   every N steps): reference positions := positions
+   every N steps): wrap the positions into the box, reference positions := positions
+   (as LAMMPS remaps atoms only when it rebuilds its lists, an atom may be up to skin/2
+   outside the box in between: the lists hold each neighbour's periodic image)
 2. forces (list rebuilt from the reference positions when they changed), [Langevin], half kick
 3. [Nose-Hoover half step, from the kinetic energy of all atoms]
 
@@ -44,11 +46,11 @@ import numpy as np
 from ..blocking import blocking
 from ..stats import Estimate
 from . import lj_kernels as kernels
-from .base import LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue, Trajectory
+from .base import LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue, Trajectory, fold_into_box
 from .lammps_data import read_data
 
-#: Columns of the state array, one row per atom.
-X, V, F, XREF = slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 12)
+#: Rows of the state array (WIDTH, N), one column per atom: each quantity of all atoms is contiguous.
+X, F, V, XREF = slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 12)
 DISPLACEMENT, ENERGY, VIRIAL, SPEED2, STAMP, XI, TWICE_KE = 12, 13, 14, 15, 16, 17, 18
 WIDTH = 19
 #: Observables each partition sums after a measured step.
@@ -99,78 +101,85 @@ def tail_corrections(density: float, cutoff: float) -> tuple[float, float]:
 
 def _neighbours(p, state: np.ndarray, a: int, b: int):
     """This partition's list: the cached one if built from the same reference positions, else a new one."""
-    stamp = state[a, STAMP]
-    key = (a, b, len(state), box_side(p), p["cutoff"] + p["skin"])
+    stamp = state[STAMP, a]
+    key = (a, b, state.shape[1], box_side(p), p["cutoff"] + p["skin"])
     cached = _LISTS.get(key)
-    if cached is not None and cached[0] == stamp and np.array_equal(cached[1], state[a:b, XREF]):
-        return cached[2], cached[3]
-    offsets, neighbours = kernels.build_neighbours(state[:, XREF], key[3], key[4], a, b)
-    _LISTS[key] = (stamp, state[a:b, XREF].copy(), offsets, neighbours)
-    return offsets, neighbours
+    if cached is not None and cached[0] == stamp and np.array_equal(cached[1], state[XREF, a:b]):
+        return cached[2]
+    lists = kernels.build_neighbours(state[XREF], key[3], key[4], a, b)
+    _LISTS[key] = (stamp, state[XREF, a:b].copy(), lists)
+    return lists
 
 
 def _forces(p, state: np.ndarray, a: int, b: int) -> None:
-    offsets, neighbours = _neighbours(p, state, a, b)
+    bounds, neighbours, images = _neighbours(p, state, a, b)
     cutoff = p["cutoff"]
     shift = 4.0 * (cutoff**-12 - cutoff**-6) if p["shift"] else 0.0
-    kernels.forces(state[:, X], box_side(p), cutoff, shift, a, b, offsets, neighbours, state[:, F],
-                   state[:, ENERGY], state[:, VIRIAL])
+    kernels.forces(state[X], box_side(p), cutoff, shift, a, b, bounds, neighbours, images, state[F],
+                   state[ENERGY], state[VIRIAL])
+
+
+def _positions(state: np.ndarray) -> np.ndarray:
+    """(N, 3) view of the positions in a state."""
+    return state[X].T
 
 
 def _init(p, seed, state, a, b) -> None:
     positions, velocities, _ = _start(p, seed)
-    start = np.zeros((len(positions), WIDTH))  # every atom's position: the forces on rows a..b need them all
-    start[:, X] = start[:, XREF] = positions
-    start[:, V] = velocities
+    start = np.zeros((WIDTH, len(positions)))  # every atom's position: the forces on atoms a..b need them all
+    start[X] = start[XREF] = positions.T
+    start[V] = velocities.T
     _forces(p, start, a, b)
-    start[:, TWICE_KE] = float(np.sum(velocities * velocities))
-    state[a:b] = start[a:b]
+    start[TWICE_KE] = float(np.sum(velocities * velocities))
+    state[:, a:b] = start[:, a:b]
 
 
 def _nose_hoover_half(p, state, a: int, b: int, twice_ke: float) -> None:
     """Half a time step of the Nose-Hoover thermostat: update xi, scale the velocities of rows a..b."""
     dt, target = p["dt"], (3 * atoms(p) - 3) * p["temperature"]
     tau2 = p["damping"] ** 2
-    xi = state[a, XI] + 0.25 * dt * (twice_ke / target - 1.0) / tau2
+    xi = state[XI, a] + 0.25 * dt * (twice_ke / target - 1.0) / tau2
     scale = math.exp(-0.5 * dt * xi)
     twice_ke *= scale * scale
     xi += 0.25 * dt * (twice_ke / target - 1.0) / tau2
-    state[a:b, V] *= scale
-    state[a:b, XI] = xi
-    state[a:b, TWICE_KE] = twice_ke
+    state[V, a:b] *= scale
+    state[XI, a:b] = xi
+    state[TWICE_KE, a:b] = twice_ke
 
 
 def _phase(p, seed, step, phase, state, a, b) -> None:
     nose_hoover = p["thermostat"] == "nose-hoover"
     if phase == 0:
         if nose_hoover:
-            _nose_hoover_half(p, state, a, b, state[a, TWICE_KE])
-        kernels.kick_drift(state[:, X], state[:, V], state[:, F], state[:, XREF], state[:, DISPLACEMENT], a, b,
-                           p["dt"], box_side(p))
+            _nose_hoover_half(p, state, a, b, state[TWICE_KE, a])
+        kernels.kick_drift(state[X], state[V], state[F], state[XREF], state[DISPLACEMENT], a, b,
+                           p["dt"])
     elif phase == 1:
         every = p["neighbor_every"]
-        if (every == 0 and kernels.column_max(state[:, DISPLACEMENT]) > (0.5 * p["skin"]) ** 2
+        if (every == 0 and kernels.column_max(state[DISPLACEMENT]) > (0.5 * p["skin"]) ** 2
                 or every > 0 and (step + 1) % every == 0):
-            state[a:b, XREF] = state[a:b, X]
-            state[a:b, STAMP] = step + 1
+            state[X, a:b] = fold_into_box(state[X, a:b], box_side(p))
+            state[XREF, a:b] = state[X, a:b]
+            state[STAMP, a:b] = step + 1
     elif phase == 2:
         _forces(p, state, a, b)
         if p["thermostat"] == "langevin":
-            kernels.langevin(state[:, V], state[:, F], a, b, np.uint64(seed), step, 1.0 / p["damping"],
+            kernels.langevin(state[V], state[F], a, b, np.uint64(seed), step, 1.0 / p["damping"],
                              p["temperature"], p["dt"])
-        kernels.kick(state[:, V], state[:, F], a, b, p["dt"])
-        state[a:b, SPEED2] = np.einsum("ij,ij->i", state[a:b, V], state[a:b, V])
-        if not math.isfinite(kernels.column_sum(state[:, ENERGY], a, b)):
+        kernels.kick(state[V], state[F], a, b, p["dt"])
+        if nose_hoover:
+            state[SPEED2, a:b] = np.einsum("ij,ij->j", state[V, a:b], state[V, a:b])
+        if not math.isfinite(kernels.column_sum(state[ENERGY], a, b)):
             raise FloatingPointError(f"the energy is not finite at step {step}: the simulation blew up "
                                      f"(dt = {p['dt']} too large, or atoms overlap)")
     elif nose_hoover:
-        _nose_hoover_half(p, state, a, b, kernels.column_sum(state[:, SPEED2], 0, len(state)))
+        _nose_hoover_half(p, state, a, b, kernels.column_sum(state[SPEED2], 0, state.shape[1]))
 
 
 def _measure(p, state, a, b, out) -> None:
-    out[_PE] = kernels.column_sum(state[:, ENERGY], a, b)
-    out[_VIRIAL] = kernels.column_sum(state[:, VIRIAL], a, b)
-    out[_TWICE_KE] = kernels.twice_kinetic(state[:, V], a, b)
+    out[_PE] = kernels.column_sum(state[ENERGY], a, b)
+    out[_VIRIAL] = kernels.column_sum(state[VIRIAL], a, b)
+    out[_TWICE_KE] = kernels.twice_kinetic(state[V], a, b)
 
 
 def thermo(p, sums: np.ndarray) -> np.ndarray:
@@ -199,7 +208,9 @@ def _reduce(p, sums: np.ndarray) -> Reduction:
     steps = np.arange(p["thermalize"] + 1, p["thermalize"] + 1 + len(table), dtype=np.int64)
     series = {"thermo": SeriesValue(table, None, "step", steps, "steps", "",
                                     "after each measured step: T [epsilon/k_B], PE/N, E/N [epsilon], "
-                                    "P [epsilon/sigma^3]")}
+                                    "P [epsilon/sigma^3]",
+                                    columns=tuple(name for name, _ in _THERMO_RESULTS),
+                                    column_units=tuple(units for _, units in _THERMO_RESULTS))}
     return Reduction(results, series)
 
 
@@ -228,12 +239,11 @@ def _warm() -> None:
          "thermostat": "langevin", "damping": 1.0, "start_file": "", "thermalize": 0, "tail_correction": False,
          "shift": True, "neighbor_every": 0, "trajectory_every": 0}
     n = atoms(p)
-    state = np.zeros((n, WIDTH))
+    state = np.zeros((WIDTH, n))
     _init(p, 1, state, 0, n)
     for phase in range(4):
         _phase(p, 1, 0, phase, state, 0, n)
     _measure(p, state, 0, n, np.zeros(3))
-    kernels.build_neighbours(state[:, XREF], box_side(p) * 2, 1.5, 0, n)  # the cell-list path (4 cells)
     _LISTS.clear()
 
 
@@ -271,7 +281,7 @@ MODEL = LockstepModel(
     ),
     default_partitions=lambda p: max(1, min(16, atoms(p) // 2048)),
     rows=atoms,
-    state_shape=lambda p: (atoms(p), WIDTH),
+    state_shape=lambda p: (WIDTH, atoms(p)),
     state_dtype=np.float64,
     phases=lambda p: 4 if p["thermostat"] == "nose-hoover" else 3,
     steps=lambda p: p["thermalize"] + p["steps"],
@@ -284,7 +294,8 @@ MODEL = LockstepModel(
     warm=_warm,
     cost=_cost,
     check=_check,
-    trajectory=lambda p: (Trajectory(p["trajectory_every"], p["dt"], np.full(3, box_side(p)), X)
+    rate=lambda p: ("atom-steps", atoms(p)),
+    trajectory=lambda p: (Trajectory(p["trajectory_every"], p["dt"], np.full(3, box_side(p)), _positions)
                           if p["trajectory_every"] else None),
     references=(
         "LAMMPS bench/in.lj and its log (step-0 E/N = -4.6134356)",

@@ -12,8 +12,13 @@ pair with an atom of another partition is computed by both, each keeping
 its own side), so a partition never writes another's atoms.  The forces are
 therefore a function of the positions and the partition boundaries: bitwise
 the same for any worker count, not for another partition count.  A list is built from the
-reference positions ``xref`` of the last rebuild, by a cell list when the
-box holds at least 3 cells a side, else by checking all pairs.
+reference positions ``xref`` of the last rebuild with a cell list, and holds
+each neighbour's periodic image, so the force loop needs no minimum-image
+arithmetic.
+
+Per-atom arrays (positions ``x``, ``xref``, velocities ``v``, ``force``) are
+(3, N), one row per coordinate: each coordinate of all atoms is contiguous,
+which halves the memory a step touches compared with a row per atom.
 """
 from __future__ import annotations
 
@@ -62,73 +67,129 @@ def gaussian_velocities(seed, atoms):
     return out
 
 
-@numba.njit(inline="always", **JIT_FLAGS)
-def _skip(i, j, a, b):
-    """True if pair (i, j) is not listed at atom i: j is i, or j is an atom of [a, b) below i (listed there)."""
-    return j == i or (a <= j < i)
+#: A neighbour's image: code ``(sx + 1) * 9 + (sy + 1) * 3 + (sz + 1)`` for a shift of (sx, sy, sz) boxes.
+NO_SHIFT = 13
+#: The two segments of an atom's list, in order: pairs inside the partition (listed once, Newton's
+#: third law), then pairs across partitions.
+SEGMENTS = 2
 
 
 @numba.njit(inline="always", **JIT_FLAGS)
-def _image(d, box):
-    """Minimum image of a difference ``d`` of two coordinates in [0, box)."""
-    if d > 0.5 * box:
-        return d - box
-    if d < -0.5 * box:
-        return d + box
-    return d
+def _cell_of(p, box, ncell):
+    """Cell (0..ncell-1) of a coordinate in [0, box); clamped, so rounding or a NaN cannot index outside."""
+    return max(0, min(int(p / box * ncell), ncell - 1))
 
 
 @numba.njit(**JIT_FLAGS)
-def _bin_atoms(xref, box, ncell):
-    """Cell of each atom and the atoms of each cell in index order (counting sort): (start, members)."""
-    n = xref.shape[0]
+def _bin_atoms(xref, box, ncell, a, b, own):
+    """Cells of the atoms of [a, b) (``own``) or of the others: (cell, start, order, sorted_x).
+
+    ``cell`` is every atom's cell; ``order`` the binned atoms sorted by cell
+    (counting sort: a cell's atoms in index order), ``sorted_x`` their
+    positions in that order, ``start[c]`` the first of cell c.  Cells (x, y,
+    z) are numbered ``(x * ncell + y) * ncell + z``, so a run of cells along
+    z is one contiguous run of sorted atoms.
+    """
+    n = xref.shape[1]
     cell = np.empty(n, dtype=np.int64)
     start = np.zeros(ncell**3 + 1, dtype=np.int64)
     for i in range(n):
-        cx = int(math.floor(xref[i, 0] / box * ncell)) % ncell
-        cy = int(math.floor(xref[i, 1] / box * ncell)) % ncell
-        cz = int(math.floor(xref[i, 2] / box * ncell)) % ncell
+        cx = _cell_of(xref[0, i], box, ncell)
+        cy = _cell_of(xref[1, i], box, ncell)
+        cz = _cell_of(xref[2, i], box, ncell)
         cell[i] = (cx * ncell + cy) * ncell + cz
-        start[cell[i] + 1] += 1
+        if (a <= i < b) == own:
+            start[cell[i] + 1] += 1
     for c in range(ncell**3):
         start[c + 1] += start[c]
-    members = np.empty(n, dtype=np.int64)
+    order = np.empty(start[-1], dtype=np.int64)
+    sorted_x = np.empty((start[-1], 3))
     fill = start[:-1].copy()
     for i in range(n):
-        members[fill[cell[i]]] = i
-        fill[cell[i]] += 1
-    return cell, start, members
+        if (a <= i < b) == own:
+            m = fill[cell[i]]
+            order[m] = i
+            sorted_x[m, 0], sorted_x[m, 1], sorted_x[m, 2] = xref[0, i], xref[1, i], xref[2, i]
+            fill[cell[i]] += 1
+    return cell, start, order, sorted_x
+
+
+@numba.njit(inline="always", **JIT_FLAGS)
+def _wrapped(g, ncell):
+    """Cell coordinate ``g`` (one stencil step out of range at most) mapped into [0, ncell), and its shift in boxes."""
+    if g < 0:
+        return g + ncell, -1
+    if g >= ncell:
+        return g - ncell, 1
+    return g, 0
+
+
+@numba.njit(inline="always", **JIT_FLAGS)
+def _scan(px, py, pz, lo, hi, rlist2, order, sorted_x, kind, slots, kinds, first, capacity, k):
+    """Append the sorted atoms lo..hi within ``rlist`` of (px, py, pz) to an atom's slots from ``first``.
+
+    Branch-free: every candidate is written, and kept only if the count
+    ``k`` moves past it; slot ``first + capacity`` takes the overflow.
+    Returns the new count.
+    """
+    for m in range(lo, hi):
+        dx = px - sorted_x[m, 0]
+        dy = py - sorted_x[m, 1]
+        dz = pz - sorted_x[m, 2]
+        slot = first + min(k, capacity)
+        slots[slot] = order[m]
+        kinds[slot] = kind
+        k += dx * dx + dy * dy + dz * dz < rlist2
+    return k
 
 
 @numba.njit(**JIT_FLAGS)
-def _cell_pairs(xref, box, rlist2, a, b, ncell, cell, start, members, capacity, slots, counts):
-    """Neighbours of atoms [a, b) from the 27 cells around each (or the one cell, if ``ncell`` is 1),
-    up to ``capacity`` an atom, into ``slots``.
+def _cell_pairs(xref, box, rlist2, a, b, ncell, span, own, others, capacity, slots, kinds, counts):
+    """Neighbours of atoms [a, b) in the (2 span + 1)^3 cells around each, up to ``capacity`` an atom.
 
-    Returns False if some atom has more (then ``counts`` holds the true counts).
+    ``own`` and ``others`` are :func:`_bin_atoms` of the atoms of [a, b)
+    and of the rest.  The others are scanned in every cell of the stencil;
+    the partition's own atoms in its forward half only (and, in the atom's
+    own cell, those after it), so each pair inside the partition is found
+    once.  Atom ``a + i`` owns ``capacity + 1`` slots from
+    ``i (capacity + 1)``: ``slots`` receives neighbour ids, ``kinds`` their
+    segment (see ``SEGMENTS``) times 32 plus their image code.  Returns
+    False if some atom has more than ``capacity`` (``counts`` then holds the
+    true counts).
     """
-    span = 1 if ncell >= 3 else 0
+    cell, start, order, sorted_x = own
+    _, other_start, other_order, other_x = others
+    rank = np.empty(b - a, dtype=np.int64)  # each own atom's place in the sorted order
+    for m in range(order.shape[0]):
+        rank[order[m] - a] = m
     fits = True
     for i in range(a, b):
         c = cell[i]
         cx, cy, cz = c // (ncell * ncell), (c // ncell) % ncell, c % ncell
-        first = (i - a) * capacity
+        xi, yi, zi = xref[0, i], xref[1, i], xref[2, i]
+        first = (i - a) * (capacity + 1)
         k = 0
         for ox in range(-span, span + 1):
+            gx, sx = _wrapped(cx + ox, ncell)
             for oy in range(-span, span + 1):
-                for oz in range(-span, span + 1):
-                    other = (((cx + ox) % ncell) * ncell + (cy + oy) % ncell) * ncell + (cz + oz) % ncell
-                    for m in range(start[other], start[other + 1]):
-                        j = members[m]
-                        if _skip(i, j, a, b):
-                            continue
-                        dx = _image(xref[i, 0] - xref[j, 0], box)
-                        dy = _image(xref[i, 1] - xref[j, 1], box)
-                        dz = _image(xref[i, 2] - xref[j, 2], box)
-                        if dx * dx + dy * dy + dz * dz < rlist2:
-                            if k < capacity:
-                                slots[first + k] = j
-                            k += 1
+                gy, sy = _wrapped(cy + oy, ncell)
+                forward = ox > 0 or (ox == 0 and oy > 0)
+                centre = ox == 0 and oy == 0
+                row = (gx * ncell + gy) * ncell
+                z = cz - span
+                while z <= cz + span:  # runs of cells along z with one shift: contiguous sorted atoms
+                    gz, sz = _wrapped(z, ncell)
+                    last = min(cz + span, z + ncell - 1 - gz)
+                    code = (sx + 1) * 9 + (sy + 1) * 3 + (sz + 1)
+                    px, py, pz = xi - sx * box, yi - sy * box, zi - sz * box
+                    lo, hi = row + gz, row + gz + last - z + 1
+                    k = _scan(px, py, pz, other_start[lo], other_start[hi], rlist2, other_order, other_x,
+                              32 + code, slots, kinds, first, capacity, k)
+                    if forward or (centre and last >= cz):
+                        from_ = start[lo] if not centre or z > cz else rank[i - a] + 1
+                        k = _scan(px, py, pz, from_, start[hi], rlist2, order, sorted_x, code, slots, kinds,
+                                  first, capacity, k)
+                    z = last + 1
         counts[i - a] = k
         fits = fits and k <= capacity
     return fits
@@ -136,113 +197,146 @@ def _cell_pairs(xref, box, rlist2, a, b, ncell, cell, start, members, capacity, 
 
 @numba.njit(**JIT_FLAGS)
 def build_neighbours(xref, box, rlist, a, b):
-    """Neighbour list of atoms [a, b) within ``rlist`` of ``xref``: CSR (offsets (b-a+1), neighbours).
+    """Neighbour list of atoms [a, b) within ``rlist`` (at most box / 2) of ``xref`` (coordinates in [0, box)).
+
+    Returns (bounds, neighbours, images): atom ``a + i``'s segment ``s``
+    (see ``SEGMENTS``) is ``neighbours[bounds[2 i + s]:bounds[2 i + s + 1]]``,
+    and ``images`` holds each neighbour's periodic image (code, ``NO_SHIFT``
+    for none): its position is ``x[j] + shift * box``.
 
     Half inside the partition, full across it: a pair of atoms of [a, b) is
-    listed once, at its lower index (its force is applied to both, Newton's
-    third law); a pair with an atom of another partition is listed at the
-    atom of [a, b) (the other partition lists it too).  Each atom's
-    neighbours are in the order the 27 cells around it (or all atoms, in a
-    box of fewer than 3 cells a side) are visited: a function of ``xref``,
-    a and b alone.
+    listed once (its force is applied to both, Newton's third law); a pair
+    with an atom of another partition is listed at the atom of [a, b) (the
+    other partition lists it too).  Atoms are binned in cells of side at
+    least rlist / 2 and each atom's 5^3 cells are scanned in a fixed order,
+    so the list is a function of ``xref``, a and b alone.  The images stay
+    right while no atom is wrapped into the box, so positions are wrapped
+    only when a list is built.
     """
     rlist2 = rlist * rlist
-    n = xref.shape[0]
-    ncell = int(math.floor(box / rlist))
-    if ncell < 3:  # one cell holding every atom: all pairs are candidates
-        ncell = 1
-    cell, start, members = _bin_atoms(xref, box, ncell)
+    n = xref.shape[1]
+    span = 2
+    ncell = int(math.floor(box * span / rlist))
+    own = _bin_atoms(xref, box, ncell, a, b, True)
+    others = _bin_atoms(xref, box, ncell, a, b, False)
     counts = np.zeros(b - a, dtype=np.int64)
     capacity = min(n, int(1.5 * 4.0 / 3.0 * math.pi * rlist**3 * n / box**3) + 16)
-    slots = np.empty((b - a) * capacity, dtype=np.int32)
-    if not _cell_pairs(xref, box, rlist2, a, b, ncell, cell, start, members, capacity, slots, counts):
+    slots = np.empty((b - a) * (capacity + 1), dtype=np.int32)
+    kinds = np.empty((b - a) * (capacity + 1), dtype=np.uint8)
+    if not _cell_pairs(xref, box, rlist2, a, b, ncell, span, own, others, capacity, slots, kinds, counts):
         capacity = counts.max()
-        slots = np.empty((b - a) * capacity, dtype=np.int32)
-        _cell_pairs(xref, box, rlist2, a, b, ncell, cell, start, members, capacity, slots, counts)
-    offsets = np.zeros(b - a + 1, dtype=np.int64)
+        slots = np.empty((b - a) * (capacity + 1), dtype=np.int32)
+        kinds = np.empty((b - a) * (capacity + 1), dtype=np.uint8)
+        _cell_pairs(xref, box, rlist2, a, b, ncell, span, own, others, capacity, slots, kinds, counts)
+    neighbours = np.empty(counts.sum(), dtype=np.int32)
+    images = np.empty(counts.sum(), dtype=np.uint8)
+    bounds = np.empty(SEGMENTS * (b - a) + 1, dtype=np.int64)
+    k = 0
     for i in range(b - a):
-        offsets[i + 1] = offsets[i] + counts[i]
-    neighbours = np.empty(offsets[b - a], dtype=np.int32)
-    for i in range(b - a):
-        neighbours[offsets[i]:offsets[i + 1]] = slots[i * capacity:i * capacity + counts[i]]
-    return offsets, neighbours
+        for segment in range(SEGMENTS):
+            bounds[SEGMENTS * i + segment] = k
+            for m in range(i * (capacity + 1), i * (capacity + 1) + counts[i]):
+                if kinds[m] // 32 == segment:
+                    neighbours[k] = slots[m]
+                    images[k] = kinds[m] % 32
+                    k += 1
+    bounds[SEGMENTS * (b - a)] = k
+    return bounds, neighbours, images
+
+
+@numba.njit(inline="always", **JIT_FLAGS)
+def _pairs(x, xi, yi, zi, lo, hi, neighbours, images, shifts, rc2, shift, newton, force, acc):
+    """Add pairs ``lo..hi`` of an atom at (xi, yi, zi) to ``acc`` = its (fx, fy, fz, energy, virial).
+
+    ``newton``: the pairs are inside the partition, so each also acts on
+    its neighbour (force subtracted from its row) and counts whole in the
+    energy and virial; else half.  A neighbour's position is its image,
+    ``x[j] + shifts[images[k]]``.  No branch on the cutoff: a pair beyond
+    it adds zeros (a mispredicted branch costs more than the arithmetic).
+    """
+    fx, fy, fz, e, w = acc
+    weight = 1.0 if newton else 0.5
+    for k in range(lo, hi):
+        j, image = neighbours[k], images[k]
+        dx = xi - x[0, j] - shifts[image, 0]
+        dy = yi - x[1, j] - shifts[image, 1]
+        dz = zi - x[2, j] - shifts[image, 2]
+        r2 = dx * dx + dy * dy + dz * dz
+        inside = r2 < rc2
+        inv2 = (1.0 if inside else 0.0) / r2
+        inv6 = inv2 * inv2 * inv2
+        scale = 48.0 * inv6 * (inv6 - 0.5) * inv2
+        fx += scale * dx
+        fy += scale * dy
+        fz += scale * dz
+        e += weight * (4.0 * inv6 * (inv6 - 1.0) - (shift if inside else 0.0))
+        w += weight * scale * r2
+        if newton:
+            force[0, j] -= scale * dx
+            force[1, j] -= scale * dy
+            force[2, j] -= scale * dz
+    return fx, fy, fz, e, w
 
 
 @numba.njit(**JIT_FLAGS)
-def forces(x, box, rc, shift, a, b, offsets, neighbours, force, energy, virial):
-    """LJ force on atoms [a, b), their shares of the pair energies and of the pair virials r.f (half each).
+def forces(x, box, rc, shift, a, b, bounds, neighbours, images, force, energy, virial):
+    """LJ force on atoms [a, b), and their pair energies and virials r.f, summed to a partition total.
 
-    ``neighbours`` is a list of :func:`build_neighbours`: a pair inside
-    [a, b) acts on both atoms once.  ``shift`` is subtracted from each pair
-    energy inside the cutoff (0, or the potential at ``rc`` to shift it to
-    zero there).  ``force`` is (N, 3); ``energy`` and ``virial`` are (N,);
-    only rows a..b-1 are written.  Each atom's sum runs in a fixed order
-    (the lists of the atoms below it, then its own), so the result is a
-    function of the positions, the list and [a, b) alone.
+    The lists are :func:`build_neighbours`'s: a pair inside [a, b) acts on
+    both atoms once and counts whole at its listing atom, a pair across
+    partitions counts half (the other partition has the other half), so
+    ``energy[a:b].sum()`` is the partition's share of the potential energy.
+    ``shift`` is subtracted from each pair energy inside the cutoff (0, or
+    the potential at ``rc`` to shift it to zero there).  ``force`` is
+    (3, N); ``energy`` and ``virial`` are (N,); only atoms a..b-1 are
+    written.  Each atom's force is summed in a fixed order (the lists of the
+    atoms below it, then its own), so the result is a function of the
+    positions, the list and [a, b) alone.
+
     """
     rc2 = rc * rc
-    half_shift = 0.5 * shift
+    shifts = np.empty((27, 3))
+    for code in range(27):
+        shifts[code, 0] = (code // 9 - 1) * box
+        shifts[code, 1] = (code // 3 % 3 - 1) * box
+        shifts[code, 2] = (code % 3 - 1) * box
     for i in range(a, b):
-        force[i, 0] = force[i, 1] = force[i, 2] = 0.0
-        energy[i] = virial[i] = 0.0
+        force[0, i] = force[1, i] = force[2, i] = 0.0
     for i in range(a, b):
-        fx = fy = fz = 0.0
-        e = w = 0.0
-        xi, yi, zi = x[i, 0], x[i, 1], x[i, 2]
-        for k in range(offsets[i - a], offsets[i - a + 1]):
-            j = neighbours[k]
-            dx = _image(xi - x[j, 0], box)
-            dy = _image(yi - x[j, 1], box)
-            dz = _image(zi - x[j, 2], box)
-            r2 = dx * dx + dy * dy + dz * dz
-            if r2 < rc2:
-                inv2 = 1.0 / r2
-                inv6 = inv2 * inv2 * inv2
-                scale = 48.0 * inv6 * (inv6 - 0.5) * inv2
-                half_energy = 2.0 * inv6 * (inv6 - 1.0) - half_shift
-                half_virial = 0.5 * scale * r2
-                fx += scale * dx
-                fy += scale * dy
-                fz += scale * dz
-                e += half_energy
-                w += half_virial
-                if j < b and j >= a:
-                    force[j, 0] -= scale * dx
-                    force[j, 1] -= scale * dy
-                    force[j, 2] -= scale * dz
-                    energy[j] += half_energy
-                    virial[j] += half_virial
-        force[i, 0] += fx
-        force[i, 1] += fy
-        force[i, 2] += fz
-        energy[i] += e
-        virial[i] += w
+        first, across, end = bounds[SEGMENTS * (i - a)], bounds[SEGMENTS * (i - a) + 1], bounds[SEGMENTS * (i - a + 1)]
+        xi, yi, zi = x[0, i], x[1, i], x[2, i]
+        acc = (0.0, 0.0, 0.0, 0.0, 0.0)
+        acc = _pairs(x, xi, yi, zi, first, across, neighbours, images, shifts, rc2, shift, True, force, acc)
+        acc = _pairs(x, xi, yi, zi, across, end, neighbours, images, shifts, rc2, shift, False, force, acc)
+        force[0, i] += acc[0]
+        force[1, i] += acc[1]
+        force[2, i] += acc[2]
+        energy[i] = acc[3]
+        virial[i] = acc[4]
 
 
 @numba.njit(**JIT_FLAGS)
 def langevin(v, force, a, b, seed, step, gamma, temperature, dt):
     """Add the Langevin drag -gamma v and a uniform random force of variance 2 gamma T / dt to atoms [a, b)."""
     amplitude = math.sqrt(24.0 * gamma * temperature / dt)  # uniform on [-1/2, 1/2) has variance 1/12
-    n = v.shape[0]
+    n = v.shape[1]
     for i in range(a, b):
         u0, u1 = uniform_pair(seed, LANGEVIN_STREAM, 2 * (step * n + i))
         u2, _ = uniform_pair(seed, LANGEVIN_STREAM, 2 * (step * n + i) + 1)
-        force[i, 0] += -gamma * v[i, 0] + amplitude * (u0 - 0.5)
-        force[i, 1] += -gamma * v[i, 1] + amplitude * (u1 - 0.5)
-        force[i, 2] += -gamma * v[i, 2] + amplitude * (u2 - 0.5)
+        force[0, i] += -gamma * v[0, i] + amplitude * (u0 - 0.5)
+        force[1, i] += -gamma * v[1, i] + amplitude * (u1 - 0.5)
+        force[2, i] += -gamma * v[2, i] + amplitude * (u2 - 0.5)
 
 
 @numba.njit(**JIT_FLAGS)
-def kick_drift(x, v, force, xref, displacement, a, b, dt, box):
-    """Half kick and drift of atoms [a, b); wrap into the box; squared displacement since the last build."""
+def kick_drift(x, v, force, xref, displacement, a, b, dt):
+    """Half kick and drift of atoms [a, b) (not wrapped into the box); squared displacement since the last build."""
     for i in range(a, b):
         d2 = 0.0
         for c in range(3):
-            v[i, c] += 0.5 * dt * force[i, c]
-            p = x[i, c] + dt * v[i, c]
-            p -= box * math.floor(p / box)
-            x[i, c] = p
-            d = _image(p - xref[i, c], box)
+            v[c, i] += 0.5 * dt * force[c, i]
+            x[c, i] += dt * v[c, i]
+            d = x[c, i] - xref[c, i]
             d2 += d * d
         displacement[i] = d2
 
@@ -252,7 +346,7 @@ def kick(v, force, a, b, dt):
     """Half kick of atoms [a, b)."""
     for i in range(a, b):
         for c in range(3):
-            v[i, c] += 0.5 * dt * force[i, c]
+            v[c, i] += 0.5 * dt * force[c, i]
 
 
 @numba.njit(**JIT_FLAGS)
@@ -260,7 +354,7 @@ def twice_kinetic(v, a, b):
     """Sum of v^2 over atoms [a, b) (twice their kinetic energy, m = 1)."""
     total = 0.0
     for i in range(a, b):
-        total += v[i, 0] * v[i, 0] + v[i, 1] * v[i, 1] + v[i, 2] * v[i, 2]
+        total += v[0, i] * v[0, i] + v[1, i] * v[1, i] + v[2, i] * v[2, i]
     return total
 
 

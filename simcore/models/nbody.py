@@ -235,5 +235,6 @@ MODEL = LockstepModel(
     warm=_warm,
     cost=_cost,
     check=_check,
+    rate=lambda p: ("pairs", _body_count(p) * (_body_count(p) - 1) * len(WEIGHTS[p["integrator"]])),
     references=("pythagorean: E = -769/60; kepler: period 2 pi / sqrt(1.001), energy bounded (symplectic)",),
 )

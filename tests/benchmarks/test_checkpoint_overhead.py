@@ -31,6 +31,9 @@ import re
 
 import pytest
 
+#: Driver studies, minutes long when measuring: run on purpose, pytest tests/benchmarks --benchmark-only -m slow.
+pytestmark = pytest.mark.slow
+
 from simcore.engine import run_batch
 from simcore.runner import checkpoint_plan, prepare
 

@@ -10,6 +10,9 @@ import os
 
 import pytest
 
+#: Driver studies, minutes long when measuring: run on purpose, pytest tests/benchmarks --benchmark-only -m slow.
+pytestmark = pytest.mark.slow
+
 import simcore
 
 SCALING_TARGET = 0.90  # DESIGN.md section 8 (stated for 1 -> 16 workers)

@@ -28,6 +28,7 @@ def test_worker_exception_exits_1_with_the_worker_traceback(cli, executor):
     assert "deliberate failure" in done.stderr and "Traceback" in done.stderr  # the worker's, in the log
     assert done.stderr.strip().splitlines()[-1].startswith("simcore: error: ")
     assert not (cli.cwd / "f.h5").exists()
+    assert (cli.cwd / "f.h5.ckpt").exists()  # the start's (async) checkpoint is written, not dropped
     assert cli.live_processes() == []
     assert orphan_segments() == []
 

@@ -1,0 +1,229 @@
+"""The MPI executor: batch partitions and sweep points on MPI ranks (``mpi4py.futures``).
+
+Ranks share no memory with the main process: a partition's tally row comes
+back as a message, the main process writes it into its row, and the rows
+are reduced in partition order as for every executor, so results are
+byte-identical to the process executor.  Each worker rank runs one
+partition at a time on one core: start one rank per core.  Only batch
+models (pi, transport) and sweeps run on MPI; a lockstep model's workers
+share one state in memory.
+
+Two ways to start, one executor:
+
+* ``simcore run MODEL --executor mpi --workers N`` (one machine, or one
+  node of an allocation): simcore starts a *coordinator* process, an MPI
+  singleton whose ``MPIPoolExecutor`` spawns the N worker ranks.  simcore's
+  own process never joins MPI: when the job is torn down (a rank died, and
+  MPICH's process manager then kills every process of the job) simcore
+  outlives it, says so and exits 1, its checkpoints kept.
+* ``mpiexec -n N python -m mpi4py.futures -m simcore run MODEL --executor
+  mpi`` (or ``srun``; what a Slurm script does, across nodes): rank 0 runs
+  simcore and the N - 1 others serve its ``MPIPoolExecutor``
+  (``--workers`` is then the world size less one).  Here the launcher owns
+  the job: a rank that dies ends every rank, simcore included, and the
+  checkpoints on disk are what is kept.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import importlib.util
+import itertools
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from ._jit import SINGLE_THREAD_ENV
+from .executors import Executor
+
+log = logging.getLogger(__name__)
+
+#: Environment variables through which MPI launchers give a rank its job's size
+#: (MPICH/Hydra and Slurm's PMI, Open MPI, MVAPICH).
+_WORLD_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def available() -> bool:
+    """True if mpi4py is installed (``pip install -e '.[mpi]'`` brings it with an MPI library)."""
+    return importlib.util.find_spec("mpi4py") is not None
+
+
+def launched_world_size() -> int:
+    """Size of the MPI job that started this process (mpiexec, srun), or 0 if none did."""
+    for name in _WORLD_SIZE_VARIABLES:
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
+
+
+def serving_ranks() -> bool:
+    """True if this process was started by ``python -m mpi4py.futures``, whose other ranks serve its pool."""
+    return "mpi4py.futures" in sys.modules
+
+
+def _coordinate(connection, workers: int, path: list[str]) -> None:
+    """Coordinator process: run the tasks received on ``connection`` on ``workers`` spawned MPI ranks.
+
+    Receives ``(task id, fn, args)`` (``None`` to stop) and sends back
+    ``(task id, ok, result or exception)``.  Ends when the main process
+    closes the connection (or dies).  It runs in a session of its own: when
+    MPI tears the job down, its process manager kills the whole process
+    group, which must not include simcore's main process.
+    """
+    os.setsid()  # also out of reach of a Ctrl-C to the terminal: only the main process decides when to stop
+    os.environ.update(SINGLE_THREAD_ENV)  # the spawned ranks inherit it
+    from mpi4py import MPI
+    from mpi4py.futures import MPIPoolExecutor
+
+    lock = threading.Lock()
+
+    def reply(task_id, future: cf.Future) -> None:
+        error = future.exception()
+        with lock:
+            connection.send((task_id, error is None, future.result() if error is None else error))
+
+    with MPIPoolExecutor(max_workers=workers, path=path) as pool:
+        while True:
+            try:
+                message = connection.recv()
+            except (EOFError, OSError):
+                break
+            if message is None:
+                break
+            task_id, fn, args = message
+            pool.submit(fn, *args).add_done_callback(lambda future, task_id=task_id: reply(task_id, future))
+    MPI.Finalize()  # a multiprocessing child ends with os._exit, which skips mpi4py's atexit finalize: without
+    # it the process manager sees the singleton die and kills its group
+
+
+def _remove_orphaned_mpich_files(since: float) -> None:
+    """Unlink MPICH's /dev/shm files made since ``since`` (epoch s) that no live process maps.
+
+    MPICH removes them at MPI_Finalize; a job whose ranks were killed leaves
+    them behind.
+    """
+    mapped = set()
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            mapped.update(line.split(None, 5)[-1].strip() for line in maps.read_text().splitlines()
+                          if "/dev/shm/mpich_shm_" in line)
+        except OSError:  # the process ended, or is not ours
+            continue
+    for path in Path("/dev/shm").glob("mpich_shm_*"):
+        try:
+            if path.stat().st_mtime >= since and str(path) not in mapped and path.stat().st_uid == os.getuid():
+                path.unlink()
+        except OSError:
+            continue
+
+
+class MPIExecutor(Executor):
+    """Runs tasks on MPI ranks; results (tally rows) come back as messages, not through shared memory."""
+
+    kind = "mpi"
+    shares_memory = False
+
+    def __init__(self, workers: int) -> None:
+        world = launched_world_size()
+        if world > 1:
+            from mpi4py.futures import MPIPoolExecutor
+
+            super().__init__(world - 1)
+            self._pool = MPIPoolExecutor()
+            self._coordinator = None
+            return
+        super().__init__(workers)
+        self._pool = None
+        context = multiprocessing.get_context("spawn")  # a child of the forkserver (or a fork) leaves one of
+        # MPICH's /dev/shm files behind when its job ends
+        self._connection, theirs = context.Pipe()
+        self._coordinator = context.Process(target=_coordinate, args=(theirs, workers, list(sys.path)),
+                                            name="simcore-mpi-coordinator", daemon=True)
+        self._started = time.time()
+        self._coordinator.start()
+        theirs.close()
+        self._futures: dict[int, cf.Future] = {}
+        self._ids = itertools.count()
+        self._send_lock = threading.Lock()
+        self._broken = False
+        self._reader = threading.Thread(target=self._read_results, name="simcore-mpi-results", daemon=True)
+        self._reader.start()
+
+    def submit(self, fn: Callable, *args) -> cf.Future:
+        if self._pool is not None:
+            return self._pool.submit(fn, *args)
+        future: cf.Future = cf.Future()
+        future.set_running_or_notify_cancel()
+        task_id = next(self._ids)
+        self._futures[task_id] = future
+        if self._broken:
+            self._fail_pending()
+            return future
+        try:
+            with self._send_lock:
+                self._connection.send((task_id, fn, args))
+        except OSError:
+            self._fail_pending()
+        return future
+
+    def lost_worker(self) -> bool:
+        """True once the MPI job has ended under the run (a rank died, MPI aborted)."""
+        return self._coordinator is not None and self._broken
+
+    def _read_results(self) -> None:
+        while True:
+            try:
+                task_id, ok, value = self._connection.recv()
+            except (EOFError, OSError):
+                break
+            future = self._futures.pop(task_id)
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        self._fail_pending()
+
+    def _fail_pending(self) -> None:
+        """The coordinator is gone: every task not answered fails as lost with a broken pool."""
+        self._broken = True
+        self._coordinator.join(timeout=5)
+        code = self._coordinator.exitcode
+        how = f"killed by {signal.Signals(-code).name}" if code and code < 0 else f"exit status {code}"
+        reason = cf.BrokenExecutor(f"a rank died or MPI aborted: the MPI job ended, its coordinator {how}")
+        for task_id in list(self._futures):
+            future = self._futures.pop(task_id, None)
+            if future is not None and not future.done():
+                future.set_exception(reason)
+
+    def shutdown(self, wait: bool = True) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=not wait)
+            return
+        if self._coordinator.exitcode is None and not self._broken:
+            try:
+                with self._send_lock:
+                    self._connection.send(None)
+            except OSError:
+                pass
+        self._coordinator.join(timeout=None if wait else 5)
+        if self._coordinator.is_alive():
+            self._coordinator.kill()
+            self._coordinator.join()
+        self._connection.close()
+        self._reader.join()
+        if self._coordinator.exitcode:
+            _remove_orphaned_mpich_files(self._started)
+
+    def terminate(self) -> None:
+        """Stop at once: the coordinator's ranks finish nothing more."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            return
+        if self._coordinator.is_alive():
+            self._coordinator.terminate()
+        self.shutdown(wait=True)

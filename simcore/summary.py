@@ -1,0 +1,135 @@
+"""Readable summaries of results files and checkpoints: what ``simcore info`` and ``simcore run`` print.
+
+A results file reads as a table: model, parameters with their units, seed,
+partitions, workers, wall time, status, and every result as
+``mean ± stderr units`` (a sweep: one row per grid point).  A checkpoint
+reads as its run's progress: ``resumable at step k of n`` (lockstep) or
+``resumable with k of n partitions done`` (batch).
+"""
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+from .config import toml_value
+from .models import UnknownModelError, get_model
+from .stats import Estimate
+from .sweep import axis_names, result_names
+
+#: Keys of a config's TOML shown on their own line, not among the parameters.
+_RUN_KEYS = ("model", "seed", "partitions")
+
+
+def result_lines(res) -> list[str]:
+    """Each result as ``name = mean ± stderr units``; for a sweep, a table with one row per point."""
+    if res.model != "sweep":
+        width = max(map(len, res.names), default=0)
+        return [f"{name:>{width}} = {res.result(name)}" for name in res.names]
+    axes = axis_names(res.config)
+    names = result_names(res.series_data)
+    header = [*axes, *(_with_units(n, res.series_attrs.get(n, {}).get("units", "")) for n in names)]
+    cells = [header]
+    for k in range(len(res.series("point"))):
+        row = [_plain(res.series(axis)[k]) for axis in axes]
+        row += [str(Estimate(float(res.series(n)[k]), float(res.series(f"{n}_stderr")[k]), 1)) for n in names]
+        cells.append(row)
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    return ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
+
+
+def parameter_lines(config_text: str) -> list[str]:
+    """The model parameters of a canonical config as ``name = value units`` (a sweep: its grid, then the rest)."""
+    values = tomllib.loads(config_text)
+    if values.get("model") == "sweep":
+        of = values["of"]
+        grid = tomllib.loads(f"t = {values['grid']}")["t"]
+        base = tomllib.loads(f"t = {values['base']}")["t"]
+        points = 1
+        for axis in grid.values():
+            points *= len(axis)
+        lines = [f"sweep of {of} over {points} points:"]
+        lines += _named_lines(of, {name: ", ".join(map(_plain, axis)) for name, axis in grid.items()}, "swept ")
+        return lines + _named_lines(of, {name: toml_value(v) for name, v in base.items()})
+    shown = {name: toml_value(v) for name, v in values.items() if name not in _RUN_KEYS}
+    return _named_lines(str(values.get("model")), shown)
+
+
+def _named_lines(model_ref: str, values: dict[str, str], prefix: str = "") -> list[str]:
+    units = _units_of(model_ref)
+    width = max((len(prefix + name) for name in values), default=0)
+    return [f"{prefix + name:<{width}} = {text}{' ' + units[name] if units.get(name) else ''}"
+            for name, text in values.items()]
+
+
+def _units_of(model_ref: str) -> dict[str, str]:
+    """Parameter name -> units of a model, or nothing if the model cannot be loaded here."""
+    try:
+        return {param.name: param.units for param in get_model(model_ref).params}
+    except UnknownModelError:
+        return {}
+
+
+def results_summary(res) -> list[str]:
+    """``simcore info`` of a results file (a finished run), line by line."""
+    attrs = res.attrs
+    lines = [
+        f"file        {res.path}",
+        f"model       {res.model}   (simcore {attrs.get('simcore_version')}, created {attrs.get('created')})",
+        f"seed        {res.seed}   partitions {attrs.get('partitions')}   workers {attrs.get('workers')} "
+        f"({attrs.get('executor')})   wall {float(attrs.get('wall_seconds', 0)):.2f} s",
+        "status      finished",
+        "parameters",
+    ]
+    lines += [f"    {line}" for line in parameter_lines(res.config)]
+    lines.append("results" + ("  (one row per grid point)" if res.model == "sweep" else ""))
+    return lines + [f"    {line}" for line in result_lines(res)]
+
+
+def progress_text(status: str, counters: dict[str, int]) -> str:
+    """``finished``, or e.g. ``interrupted, resumable at step 120 of 1000`` from a checkpoint's counters.
+
+    A checkpoint whose status is still ``running`` belongs to a run that died
+    (or still goes): it reads ``unfinished, resumable ...``.
+    """
+    if status == "finished":
+        return "finished"
+    status = "unfinished" if status == "running" else status  # a checkpoint taken while running: it stopped there
+    if "steps_done" in counters:
+        where = f"at step {counters['steps_done']} of {counters.get('steps', '?')}"
+    else:
+        done = {name[:-5]: value for name, value in counters.items() if name.endswith("_done") and name[:-5] in counters}
+        where = ", ".join(f"with {value} of {counters[name]} {name} done" for name, value in done.items())
+    return f"{status}, resumable {where}".rstrip()
+
+
+def checkpoint_summary(checkpoint) -> list[str]:
+    """``simcore info`` of a checkpoint: the run's progress, parameters and how to continue."""
+    attrs = checkpoint.attrs
+    config = tomllib.loads(checkpoint.config)
+    lines = [
+        f"file        {checkpoint.path}   (checkpoint {checkpoint.sequence}, verified)",
+        f"model       {checkpoint.model}   (simcore {attrs.get('simcore_version')}, created {attrs.get('created')})",
+        f"seed        {config.get('seed')}   partitions {config.get('partitions')}   "
+        + "   ".join(f"{k} {v}" for k, v in checkpoint.settings.items() if k in ("workers", "executor"))
+        + f"   elapsed {float(attrs.get('elapsed_seconds', 0)):.2f} s",
+        f"status      {progress_text(checkpoint.status, checkpoint.counters)}",
+        "parameters",
+    ]
+    lines += [f"    {line}" for line in parameter_lines(checkpoint.config)]
+    if checkpoint.status == "finished":
+        lines.append(f"results in {checkpoint.results_path}")
+    else:
+        lines.append(f"continue with: simcore resume {checkpoint.path}")
+    return lines
+
+
+def _with_units(name: str, units: str) -> str:
+    return f"{name} [{units}]" if units else name
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    if hasattr(value, "item"):
+        value = value.item()
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,104 @@
+"""``simcore plot``: a PNG for the output of every model and of a sweep, with the panels the file holds."""
+import numpy as np
+import pytest
+
+import simcore
+from simcore.plot import figure
+
+from .conftest import assert_refused
+
+matplotlib_image = pytest.importorskip("matplotlib.image")
+
+#: model -> (parameters of a run of a second or less, panels: series columns + results, counted by hand)
+RUNS = {
+    "pi": ({"samples": 100_000}, 1),                                   # pi
+    "transport": ({"histories": 5_000, "bins": 10}, 1 + 3),            # collision density; R, T, A
+    "ising": ({"L": 8, "sweeps": 200, "thermalize": 20}, 2 + 5),       # E, M per sweep; 5 results
+    "lj": ({"cells": 4, "steps": 40}, 4 + 4),                          # thermo T, PE, E, P; 4 results
+    "nbody": ({"preset": "kepler", "dt": 0.05, "t_end": 1.0}, 1 + 3),  # energy; 3 drift errors
+}
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    """Results files of every model and of a 2 x 3 ising sweep, made in this process (serial executor)."""
+    where = tmp_path_factory.mktemp("plot")
+    files = {model: simcore.run(model, executor="serial", out=str(where / f"{model}.h5"), **params).path
+             for model, (params, _) in RUNS.items()}
+    files["checkpoint"] = files["pi"].with_name("pi.h5.ckpt")  # the final checkpoint the run keeps
+    files["sweep"] = simcore.sweep("ising", {"L": [4, 8], "T": [2.0, 2.5, 3.0]}, sweeps=100, thermalize=10,
+                                   executor="serial", out=str(where / "sweep.h5")).path
+    return files
+
+
+def _assert_is_a_drawing(png):
+    """The PNG decodes to an image of reasonable size that is not one flat colour."""
+    pixels = matplotlib_image.imread(png)
+    assert pixels.shape[0] >= 300 and pixels.shape[1] >= 400, pixels.shape
+    assert float(np.std(pixels[..., :3])) > 0.05
+
+
+@pytest.mark.parametrize("model", [*RUNS, "sweep"])
+def test_plot_writes_a_png_with_one_panel_per_series_column_and_result(cli, outputs, model):
+    done = cli("plot", str(outputs[model]), "--out", f"{model}.png")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"wrote {model}.png\n" and done.stderr == ""
+    _assert_is_a_drawing(cli.cwd / f"{model}.png")
+    expected = RUNS[model][1] if model in RUNS else 5  # a sweep of ising: one panel per result
+    assert len(figure(simcore.open_results(outputs[model])).axes) == expected
+
+
+def test_sweep_panel_draws_one_line_per_other_swept_value_against_the_longest_axis(outputs):
+    fig = figure(simcore.open_results(outputs["sweep"]), names=["binder"])
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "T [J/k_B]" and ax.get_ylabel() == "binder"
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["L = 4", "L = 8"]
+    transposed = figure(simcore.open_results(outputs["sweep"]), names=["energy_per_site"], x="L")
+    assert transposed.axes[0].get_xlabel() == "L [sites]" and transposed.axes[0].get_ylabel() == "energy_per_site [J]"
+    assert len(transposed.axes[0].get_legend().get_texts()) == 3  # T = 2, 2.5, 3
+
+
+def test_series_panels_carry_their_axis_labels_and_units(outputs):
+    lj = figure(simcore.open_results(outputs["lj"]))
+    assert [ax.get_ylabel() for ax in lj.axes[:4]] == [
+        "temperature [epsilon/k_B]", "potential_energy_per_atom [epsilon]", "total_energy_per_atom [epsilon]",
+        "pressure [epsilon/sigma^3]"]
+    assert lj.axes[0].get_xlabel() == "step [steps]"
+    transport = figure(simcore.open_results(outputs["transport"]), names=["collision_density"]).axes[0]
+    assert transport.get_xlabel() == "depth [mean free paths]"
+    assert transport.get_ylabel().replace("\n", " ") == \
+        "collision_density [collisions per source particle per mean free path]"  # wrapped to fit the panel
+
+
+def test_default_png_sits_beside_the_results_file(cli, outputs):
+    target = cli.cwd / "pi.h5"
+    target.write_bytes(outputs["pi"].read_bytes())
+    done = cli("plot", "pi.h5")
+    assert done.returncode == 0, done.stderr
+    _assert_is_a_drawing(cli.cwd / "pi.png")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["missing.h5"], "'missing.h5' does not exist"),
+    (["notes.txt"], "cannot be read as simcore results"),
+    (["{pi}", "--result", "nope"], "--result nope is not in"),
+    (["{pi}", "--x", "samples"], "--x applies to sweeps only"),
+    (["{sweep}", "--x", "h"], "--x must be one of the swept parameters: L, T (got 'h')"),
+    (["{pi}", "--out", "no/such/dir/p.png"], "cannot be written"),
+    (["{checkpoint}"], "is a checkpoint, not results"),
+])
+def test_bad_input_exits_2_with_one_line(cli, outputs, args, needle):
+    (cli.cwd / "notes.txt").write_text("not hdf5\n")
+    done = cli("plot", *(arg.format(**{k: str(v) for k, v in outputs.items()}) for arg in args))
+    assert_refused(done, needle)
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_without_matplotlib_plot_exits_2_saying_how_to_install_it(cli, outputs, tmp_path):
+    blocker = tmp_path / "blocker" / "matplotlib"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('No module named matplotlib')\n")
+    cli.env["PYTHONPATH"] = f"{blocker.parent}:{cli.env['PYTHONPATH']}"
+    done = cli("plot", str(outputs["pi"]), "--out", "p.png")
+    assert_refused(done, "pip install 'simcore[plot]'")
+    assert not (cli.cwd / "p.png").exists()
