@@ -9,7 +9,9 @@ start-up.
 """
 from __future__ import annotations
 
+import signal
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
@@ -38,6 +40,15 @@ def timed(fn: Callable[[], object], repeats: int = 5, budget: float = 10.0) -> T
         fn()
         times.append(time.perf_counter() - started)
     return Timing(statistics.median(times), min(times), max(times), len(times))
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit(143)``: ``with`` blocks unwind, so pools, workers and blocks are released.
+
+    A plain SIGTERM kills only this process; its pool workers and their
+    forkserver would stay behind, waiting on each other.
+    """
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def parse_numbers(text: str) -> list[float]:

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _measure import human_seconds, loglog_plot, markdown_table, parse_numbers, timed, write_rows
+from _measure import (exit_on_sigterm, human_seconds, loglog_plot, markdown_table,
+                      parse_numbers, timed, write_rows)
 from simcore.executors import forkserver_context
 from simcore.models.pi import count_hits
 
@@ -146,6 +147,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per cell (median reported)")
     parser.add_argument("--outdir", type=Path, default=Path("."))
     args = parser.parse_args()
+    exit_on_sigterm()
     args.outdir.mkdir(parents=True, exist_ok=True)
     rows, costs = measure(sorted(parse_numbers(args.sizes)), args.total, args.max_tasks, args.workers, args.repeats)
     write_rows(args.outdir / "pool_granularity.h5", {"runs": rows, "costs": [costs]})

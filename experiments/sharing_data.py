@@ -36,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _measure import human_bytes, human_seconds, loglog_plot, markdown_table, parse_numbers, timed, write_rows
+from _measure import (exit_on_sigterm, human_bytes, human_seconds, loglog_plot,
+                      markdown_table, parse_numbers, timed, write_rows)
 
 METHODS = ("queue", "pipe", "manager", "manager-list", "shm", "mmap")
 DIRECTIONS = ("to_parent", "to_worker")
@@ -292,6 +293,7 @@ def main() -> None:
     parser.add_argument("--increments", type=int, default=200_000, help="increments per worker")
     parser.add_argument("--outdir", type=Path, default=Path("."))
     args = parser.parse_args()
+    exit_on_sigterm()
     args.outdir.mkdir(parents=True, exist_ok=True)
     sizes = [max(1, int(nbytes) // 8) for nbytes in parse_numbers(args.sizes)]
     transfers = measure_transfers(sizes, args.repeats, args.budget)
