@@ -331,13 +331,13 @@ class _BatchLoop:
             while self.pending and len(self.in_flight) < limit:
                 partition = self.pending.popleft()
                 self.runners[partition] = 0.0
-                if self.executor.shares_memory:
-                    future = self.executor.submit(run_partition_task, self.cfg.model, self.params, self.cfg.seed,
-                                                  partition, self.cfg.partitions, self.arena_id)
-                else:  # the row comes back as a message
-                    future = self.executor.submit(partition_row_task, self.cfg.model, self.params, self.cfg.seed,
-                                                  partition, self.cfg.partitions)
-                self.in_flight[future] = partition
+                try:
+                    self.in_flight[self._submit(partition)] = partition
+                except cf.BrokenExecutor:  # a worker died since the last collect: its futures in flight say so
+                    self.pending.appendleft(partition)
+                    if not self.in_flight:  # none to say so (an idle worker died): rebuild, blaming no partition
+                        self._recover([], hung=[], kill=True)
+                    break
             self._collect()
             if self.trigger is not None and self.trigger.due():
                 if self.plan.mode == "sync":
@@ -348,6 +348,14 @@ class _BatchLoop:
         if self.writer is not None:
             self._checkpoint("finished")
             self.writer.finish()
+
+    def _submit(self, partition: int) -> cf.Future:
+        """Hand ``partition`` to the executor; BrokenExecutor if its pool has broken meanwhile."""
+        if self.executor.shares_memory:
+            return self.executor.submit(run_partition_task, self.cfg.model, self.params, self.cfg.seed, partition,
+                                        self.cfg.partitions, self.arena_id)
+        return self.executor.submit(partition_row_task, self.cfg.model, self.params, self.cfg.seed,  # row as a message
+                                    partition, self.cfg.partitions)
 
     def _collect(self) -> None:
         """Wait up to the poll interval for partitions to finish and record them."""
