@@ -8,6 +8,7 @@ Public API::
     simcore.open_results(path) -> Results        read a results file
     simcore.read_checkpoint(path) -> Checkpoint  read and verify a checkpoint
     simcore.get_model(name), simcore.BUILTIN     the model registry
+    await simcore.aio.run(model, **params)       the same from asyncio, without blocking the loop
 """
 from . import _jit  # noqa: F401  (numba cache directory before numba is imported)
 
@@ -21,6 +22,7 @@ from .results import Results, ResultsFileError, open_results  # noqa: E402
 from .runner import resume, run  # noqa: E402
 from .stats import Estimate  # noqa: E402
 from .sweep import sweep  # noqa: E402
+from . import aio  # noqa: E402  (after run: it builds on it)
 
 __all__ = [
     "BUILTIN",
@@ -36,6 +38,7 @@ __all__ = [
     "RunConfig",
     "WorkerCrashed",
     "__version__",
+    "aio",
     "get_model",
     "open_results",
     "read_checkpoint",

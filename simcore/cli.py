@@ -126,7 +126,9 @@ def _add_output_flags(parser: argparse.ArgumentParser, seed_help: str, default_o
 
 
 def _add_execution_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", metavar="N", help="worker count (default: all usable cores)")
+    parser.add_argument("--workers", metavar="N|auto",
+                        help="worker count, or auto (default): serial when the work is too small to pay for a "
+                             "pool (the INFO log says why), else all usable cores")
     parser.add_argument("--executor", metavar="KIND",
                         help="process (default), thread, serial, or mpi (batch models and sweeps, on MPI ranks)")
     parser.add_argument("--checkpoint-every", metavar="SECONDS",

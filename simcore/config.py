@@ -23,13 +23,15 @@ from .outlock import is_claimed
 from .rng import MAX_SEED
 
 EXECUTORS = ("process", "thread", "serial", "mpi")
+MAX_WORKERS = 4096
 
 #: Parameters every model accepts (``partitions`` default comes from the model).
 COMMON_PARAMS = (
     Param("seed", int, 1, ge=0, le=MAX_SEED, doc="64-bit random seed (the Philox key)"),
     Param("partitions", int, None, ge=1, le=1_000_000,
           doc="fixed number of work partitions; results depend on it, never on workers"),
-    Param("workers", int, None, ge=1, le=4096, doc="worker count (default: all usable cores)"),
+    Param("workers", int, "auto", ge=1, le=MAX_WORKERS,
+          doc="worker count, or auto: serial if the work is too small to pay for a pool, else all usable cores"),
     Param("executor", str, "process", choices=EXECUTORS, doc="how partitions are executed"),
     Param("out", str, None, doc="results file (default: <model>.h5, numbered if it exists)"),
     Param("checkpoint_every", float, 60.0, ge=0, units="s",
@@ -80,6 +82,17 @@ def check_type(qualified: str, param: Param, value: Any) -> Any:
             raise ConfigError(f"{qualified} must be a string (got {value!r})")
         return value
     raise TypeError(f"unsupported parameter type {param.type!r}")
+
+
+def check_workers(value: Any) -> int | str:
+    """``workers``: ``"auto"`` or an integer in [1, MAX_WORKERS]; ConfigError otherwise."""
+    if value == "auto":
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WORKERS:
+        raise ConfigError(f"workers must be a positive integer (at most {MAX_WORKERS}) or auto (got {value!r})")
+    return value
 
 
 def check_range(qualified: str, param: Param, value: Any) -> None:
@@ -142,13 +155,15 @@ class RunConfig:
     ``params`` holds the model parameters (declaration order); ``seed`` and
     ``partitions`` shape the results; ``out`` and the :data:`RUN_SETTINGS`
     (workers, executor, checkpointing) only say how and where to run.
+    ``workers`` is a count or ``"auto"`` (:mod:`simcore.autoworkers`
+    resolves it when the run starts).
     """
 
     model: str
     params: Mapping[str, Any]
     seed: int
     partitions: int
-    workers: int
+    workers: int | str
     executor: str
     out: str | None
     checkpoint_every: float = 60.0
@@ -250,6 +265,9 @@ def build_config(model: Model, values: Mapping[str, Any], model_ref: str | None 
         if value is None:
             resolved[name] = None
             continue
+        if name == "workers":
+            resolved[name] = check_workers(value)
+            continue
         value = check_type(name, param, value)
         check_range(name, param, value)
         resolved[name] = value
@@ -267,8 +285,6 @@ def build_config(model: Model, values: Mapping[str, Any], model_ref: str | None 
                           f"for {model.name}")
     if resolved["executor"] == "mpi":
         _check_mpi(model)
-    if resolved["workers"] is None:
-        resolved["workers"] = default_workers()
     out = resolved["out"]
     if out is not None and not out.strip():
         raise ConfigError("out must be a file path (got an empty string)")

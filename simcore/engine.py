@@ -5,7 +5,8 @@
     tallies = arena.create("tallies", (P, K))          # shared, zeroed
     done = [False] * P; on resume: done, tallies from the checkpoint
     warm kernels in the main process                    # workers then only load
-    start executor (W = min(workers, P)) and checkpoint writer
+    choose the executor (workers = auto: serial when the work is too small
+        to pay for a pool; else W = min(workers, P)); start it and the checkpoint writer
     checkpoint("running")                               # sequence 0 (not on resume)
     while partitions remain or are in flight:
         if SIGINT/SIGTERM: finish those in flight, checkpoint("interrupted"),
@@ -51,6 +52,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from .autoworkers import choose
 from .checkpoint import CheckpointPlan, CheckpointWriter, Snapshot, WriterStats
 from .config import RunConfig
 from .executors import make_executor
@@ -65,17 +67,23 @@ POLL_SECONDS = 0.2
 _EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
+def stop_reason(signum: int | None) -> str:
+    """What stopped a run, in words: ``SIGINT``, ``SIGTERM``, or ``cancellation`` (``signum`` None)."""
+    return "cancellation" if signum is None else signal.Signals(signum).name
+
+
 class Interrupted(KeyboardInterrupt):
-    """The run was stopped by SIGINT or SIGTERM; ``exit_code`` is 130 or 143.
+    """The run was stopped by SIGINT or SIGTERM (``exit_code`` 130 or 143), or cancelled (``signum`` None).
 
     ``checkpoint`` is the final checkpoint written on the way out, if any.
+    Cancellation is what :mod:`simcore.aio` asks for when its task is cancelled.
     """
 
-    def __init__(self, signum: int, checkpoint: Path | None = None) -> None:
-        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+    def __init__(self, signum: int | None, checkpoint: Path | None = None) -> None:
+        super().__init__(f"interrupted by {stop_reason(signum)}")
         self.signum = signum
         self.checkpoint = checkpoint
-        self.exit_code = _EXIT_CODES.get(signum, 128 + signum)
+        self.exit_code = 130 if signum is None else _EXIT_CODES.get(signum, 128 + signum)
 
 
 class PartitionFailed(RuntimeError):
@@ -98,10 +106,12 @@ class WorkerCrashed(RuntimeError):
 
 
 class StopFlag:
-    """Set by the signal handlers; the drivers check it between partitions (or rounds).
+    """Set by the signal handlers (or a cancelled :mod:`simcore.aio` task); the drivers check it
+    between partitions (or rounds).
 
     The first request asks for a graceful stop; a second one asks to abort,
     which the drivers honour at their next poll (at most ``POLL_SECONDS``).
+    A request may come from any thread.
     """
 
     def __init__(self) -> None:
@@ -109,8 +119,11 @@ class StopFlag:
         self.signum: int | None = None
         self.aborted = False
 
-    def request(self, signum: int) -> None:
-        """Ask the run to stop after the partitions in flight; asked twice, to abort them."""
+    def request(self, signum: int | None) -> None:
+        """Ask the run to stop after the partitions in flight; asked twice, to abort them.
+
+        ``signum`` is the signal that asks, or None for a cancellation.
+        """
         if self._event.is_set():
             self.aborted = True
         self.signum = signum
@@ -222,7 +235,7 @@ class BatchStart(NamedTuple):
 
 
 class RunOutcome(NamedTuple):
-    """Raw output of a run: tallies, wall time [s], workers, last checkpoint and what checkpointing cost.
+    """Raw output of a run: tallies, wall time [s], workers and executor, last checkpoint, checkpointing cost.
 
     Tallies are the (P, K) partition rows of a batch run, or the (steps
     measured, observables) sums over partitions of a lockstep run.
@@ -231,6 +244,7 @@ class RunOutcome(NamedTuple):
     tallies: np.ndarray
     wall_seconds: float
     workers: int
+    executor: str
     checkpoint: Path | None = None
     checkpoint_stats: WriterStats | None = None
 
@@ -255,7 +269,8 @@ def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None
     stop = stop or StopFlag()
     params = dict(cfg.params)
     partitions = cfg.partitions
-    workers = 1 if cfg.executor == "serial" else min(cfg.workers, partitions)
+    remaining = 1.0 - float(start.done.mean()) if start is not None else 1.0
+    kind, workers, _ = choose(model, cfg, remaining)
     started = time.perf_counter()
     model.warm()
     with SharedArena() as arena:
@@ -266,7 +281,7 @@ def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None
             done[:] = start.done
             tallies[done] = start.tallies[done]
         writer = checkpoints.writer() if checkpoints else None
-        with writer or nullcontext(), make_executor(cfg.executor, workers, arena.specs) as executor:
+        with writer or nullcontext(), make_executor(kind, workers, arena.specs) as executor:
             log.info("%s: %d partitions (%d to run) on %d %s worker(s)", model.name, partitions,
                      partitions - int(done.sum()), executor.workers, executor.kind)
             loop = _BatchLoop(executor, cfg, model, arena.arena_id, tallies, runners, done, stop, progress,
@@ -274,8 +289,8 @@ def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None
             loop.run(resumed=start is not None)
         result = tallies.copy()
         del tallies, runners, loop
-    return RunOutcome(result, time.perf_counter() - started, executor.workers, writer.last_written if writer else None,
-                        writer.stats if writer else None)
+    return RunOutcome(result, time.perf_counter() - started, executor.workers, executor.kind,
+                      writer.last_written if writer else None, writer.stats if writer else None)
 
 
 class _BatchLoop:
@@ -316,13 +331,13 @@ class _BatchLoop:
             while self.pending and len(self.in_flight) < limit:
                 partition = self.pending.popleft()
                 self.runners[partition] = 0.0
-                if self.executor.shares_memory:
-                    future = self.executor.submit(run_partition_task, self.cfg.model, self.params, self.cfg.seed,
-                                                  partition, self.cfg.partitions, self.arena_id)
-                else:  # the row comes back as a message
-                    future = self.executor.submit(partition_row_task, self.cfg.model, self.params, self.cfg.seed,
-                                                  partition, self.cfg.partitions)
-                self.in_flight[future] = partition
+                try:
+                    self.in_flight[self._submit(partition)] = partition
+                except cf.BrokenExecutor:  # a worker died since the last collect: its futures in flight say so
+                    self.pending.appendleft(partition)
+                    if not self.in_flight:  # none to say so (an idle worker died): rebuild, blaming no partition
+                        self._recover([], hung=[], kill=True)
+                    break
             self._collect()
             if self.trigger is not None and self.trigger.due():
                 if self.plan.mode == "sync":
@@ -333,6 +348,14 @@ class _BatchLoop:
         if self.writer is not None:
             self._checkpoint("finished")
             self.writer.finish()
+
+    def _submit(self, partition: int) -> cf.Future:
+        """Hand ``partition`` to the executor; BrokenExecutor if its pool has broken meanwhile."""
+        if self.executor.shares_memory:
+            return self.executor.submit(run_partition_task, self.cfg.model, self.params, self.cfg.seed, partition,
+                                        self.cfg.partitions, self.arena_id)
+        return self.executor.submit(partition_row_task, self.cfg.model, self.params, self.cfg.seed,  # row as a message
+                                    partition, self.cfg.partitions)
 
     def _collect(self) -> None:
         """Wait up to the poll interval for partitions to finish and record them."""
@@ -439,7 +462,7 @@ class _BatchLoop:
         cancelled = [self.in_flight.pop(f) for f in list(self.in_flight) if f.cancel()]
         self.pending.extendleft(reversed(cancelled))
         log.warning("%s received: finishing %d partition(s) in flight%s (signal again to abort at once)",
-                    signal.Signals(self.stop.signum).name, len(self.in_flight),
+                    stop_reason(self.stop.signum), len(self.in_flight),
                     ", then writing a checkpoint" if self.writer else "")
         self._drain()
         checkpoint = None

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 PRELOAD = ["simcore._preload"]
 
 _attached: AttachedArena | None = None
+_FORKSERVER_LOCK = threading.Lock()
 #: The barrier of the lockstep run this process works for (see :func:`current_barrier`).
 _barrier = None
 
@@ -188,10 +189,12 @@ def forkserver_context() -> multiprocessing.context.BaseContext:
     The server is started with SIGINT ignored: a Ctrl-C to the process group
     while it is still preloading kernels would otherwise kill it and break the
     pool before the main process could stop cleanly (its workers, forked from
-    it, ignore SIGINT too).
+    it, ignore SIGINT too).  Runs started concurrently from threads
+    (:mod:`simcore.aio`) take turns, so that none of them restores the
+    environment while another still relies on it.
     """
     context = multiprocessing.get_context("forkserver")
-    with _environment(SINGLE_THREAD_ENV), _sigint_ignored():
+    with _FORKSERVER_LOCK, _environment(SINGLE_THREAD_ENV), _sigint_ignored():
         context.set_forkserver_preload(PRELOAD)
         multiprocessing.forkserver.ensure_running()
     return context

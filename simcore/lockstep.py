@@ -6,6 +6,7 @@
     buffer = arena.create("observables", (round steps, P, K))  # shared, one round's measurements
     sums   = zeros(measured steps, K)                        # main process: sums over partitions
     partitions = P row ranges of the state's first axis; W = min(workers, P)
+                                                             (workers = auto: maybe serial, W = 1)
     groups = W contiguous runs of partitions, one per worker
     init the state (main process), or copy it from the checkpoint
     checkpoint("running")                                    # sequence 0 (not on resume)
@@ -45,6 +46,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from .autoworkers import choose
 from .barrier import SUPPORTED as SPIN_SUPPORTED
 from .barrier import SpinBarrier
 from .barrier import counters as barrier_counters
@@ -159,7 +161,8 @@ def run_lockstep(model: LockstepModel, cfg: RunConfig, *, stop: StopFlag | None 
     params = dict(cfg.params)
     steps, measured_from = model.steps(params), model.measured_from(params)
     rows = partition_rows(model.rows(params), cfg.partitions)
-    workers = 1 if cfg.executor == "serial" else min(cfg.workers, cfg.partitions)
+    remaining = 1.0 - (start.step / steps if start is not None else 0.0)
+    kind, workers, _ = choose(model, cfg, remaining)
     started = time.perf_counter()
     model.warm()
     with SharedArena() as arena:
@@ -174,9 +177,9 @@ def run_lockstep(model: LockstepModel, cfg: RunConfig, *, stop: StopFlag | None 
             done = max(0, start.step - measured_from)
             measured[:done] = start.sums[:done]
         slots = (arena.create("barrier", *barrier_counters(workers))
-                 if cfg.executor == "process" and SPIN_SUPPORTED else None)
+                 if kind == "process" and SPIN_SUPPORTED else None)
         writer = checkpoints.writer() if checkpoints else None
-        with writer or nullcontext(), lockstep_executor(cfg.executor, workers, arena.specs, slots) as (executor,
+        with writer or nullcontext(), lockstep_executor(kind, workers, arena.specs, slots) as (executor,
                                                                                                         barrier):
             log.info("%s: %d steps from step %d, %d partitions on %d %s worker(s)", model.name, steps,
                      start.step if start else 0, cfg.partitions, workers, executor.kind)
@@ -184,7 +187,7 @@ def run_lockstep(model: LockstepModel, cfg: RunConfig, *, stop: StopFlag | None 
                                  workers, stop, progress, writer, checkpoints, frames)
             loop.run(start.step if start else None)
         del state, buffer, slots, loop, barrier  # views of shared memory: gone before the arena closes
-    return RunOutcome(measured, time.perf_counter() - started, workers, writer.last_written if writer else None,
+    return RunOutcome(measured, time.perf_counter() - started, workers, kind, writer.last_written if writer else None,
                       writer.stats if writer else None)
 
 

@@ -65,8 +65,10 @@ def _versions() -> dict[str, str]:
 
 def write_results(path: Path, cfg: RunConfig, reduction: Reduction, tallies: np.ndarray, *,
                   model_results: dict[str, tuple[str, str]], wall_seconds: float, workers: int,
-                  force: bool, trajectory=None) -> Path:
+                  executor: str, force: bool, trajectory=None) -> Path:
     """Write a results file atomically; ``model_results`` maps name -> (units, description).
+
+    ``workers`` and ``executor`` are those the run used (``workers = auto`` resolved).
 
     ``trajectory`` is (a :class:`~simcore.models.base.Trajectory`, steps (F,),
     positions (F, N, 3)) to store as H5MD 1.1 under /h5md and /particles/all.
@@ -84,7 +86,7 @@ def write_results(path: Path, cfg: RunConfig, reduction: Reduction, tallies: np.
             attrs["seed"] = np.uint64(cfg.seed)
             attrs["partitions"] = cfg.partitions
             attrs["workers"] = workers
-            attrs["executor"] = cfg.executor
+            attrs["executor"] = executor
             attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
             attrs["wall_seconds"] = wall_seconds
             attrs["host"] = socket.gethostname()

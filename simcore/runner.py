@@ -13,6 +13,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from .autoworkers import Choice, choose
 from .checkpoint import (Checkpoint, CheckpointFileError, CheckpointPlan, Header, checkpoint_files,
                          latest_checkpoint)
 from .config import RUN_SETTINGS, ConfigError, RunConfig, build_config, resolve_out_path
@@ -51,8 +52,12 @@ def checkpoint_plan(model: Model, cfg: RunConfig, out: Path,
 
 
 def execute(model: Model, cfg: RunConfig, out: Path, *, force: bool = False,
-            progress: Callable[[int], Any] | None = None, resumed: Checkpoint | None = None) -> Path:
+            progress: Callable[[int], Any] | None = None, resumed: Checkpoint | None = None,
+            stop: StopFlag | None = None) -> Path:
     """Run a prepared config (from scratch, or from ``resumed``) and write its results file.
+
+    ``stop`` lets another thread stop the run gracefully, as SIGINT does
+    (:mod:`simcore.aio`); in the main thread SIGINT/SIGTERM set it too.
 
     The run holds ``out`` (:mod:`simcore.outlock`) from its first checkpoint
     to its results: a second run or resume of the same path is refused
@@ -67,7 +72,7 @@ def execute(model: Model, cfg: RunConfig, out: Path, *, force: bool = False,
             if frames is not None:
                 frames.remove()
         start = _start_of(model, cfg, resumed) if resumed else None
-        stop = StopFlag()
+        stop = stop or StopFlag()
         with graceful_signals(stop):
             plan = checkpoint_plan(model, cfg, out, resumed)
             if isinstance(model, LockstepModel):
@@ -75,7 +80,8 @@ def execute(model: Model, cfg: RunConfig, out: Path, *, force: bool = False,
                                        frames=frames)
             else:
                 outcome = run_batch(model, cfg, stop=stop, progress=progress, start=start, checkpoints=plan)
-        path = _write(model, cfg, out, outcome.tallies, outcome.wall_seconds, outcome.workers, force)
+        path = _write(model, cfg, out, outcome.tallies, outcome.wall_seconds, Choice(outcome.executor, outcome.workers,
+                                                                                      ""), force)
     log.info("wrote %s in %.2f s", path, outcome.wall_seconds)
     return path
 
@@ -100,7 +106,7 @@ def _frames_of(model: Model, cfg: RunConfig, out: Path) -> FrameStore | None:
     return FrameStore(out) if recorded else None
 
 
-def _write(model: Model, cfg: RunConfig, out: Path, tallies, wall_seconds: float, workers: int,
+def _write(model: Model, cfg: RunConfig, out: Path, tallies, wall_seconds: float, ran_on: Choice,
            force: bool) -> Path:
     """Reduce the tallies and write the results file (with the trajectory, if any; its frames are then removed)."""
     params = dict(cfg.params)
@@ -115,7 +121,7 @@ def _write(model: Model, cfg: RunConfig, out: Path, tallies, wall_seconds: float
         else:
             log.warning("%s: no trajectory frames on disk; the results hold no /particles", out)
     path = write_results(out, cfg, reduction, tallies, model_results=declared, wall_seconds=wall_seconds,
-                         workers=workers, force=force, trajectory=trajectory)
+                         workers=ran_on.workers, executor=ran_on.executor, force=force, trajectory=trajectory)
     if frames is not None:
         frames.remove()
     return path
@@ -239,7 +245,7 @@ def continue_run(plan: ResumePlan, *, force: bool = False, progress: Callable[[i
         start = _start_of(plan.model, plan.cfg, checkpoint)
         log.warning("%s: the run had finished; writing its results from the final checkpoint", checkpoint.path)
         return _write(plan.model, plan.cfg, plan.out, _final_tallies(start), float(checkpoint.attrs["elapsed_seconds"]),
-                      plan.cfg.workers, force)
+                      choose(plan.model, plan.cfg), force)
     return execute(plan.model, plan.cfg, plan.out, force=force, progress=progress, resumed=checkpoint)
 
 

@@ -233,6 +233,14 @@ def _reduce(p: Mapping[str, Any], tallies: np.ndarray) -> Reduction:
     return Reduction({}, series)
 
 
+def _cost(p: Mapping[str, Any]) -> float | None:
+    """Estimated seconds of the whole sweep on one core: its points' costs (None if its model declares none)."""
+    spec = spec_of(p)
+    if spec.model.cost is None:
+        return None
+    return sum(spec.model.cost(dict(point_config(spec, k, 0).params)) for k in range(len(spec.points)))
+
+
 def _check(p: Mapping[str, Any]) -> None:
     spec_of(p)
 
@@ -259,6 +267,7 @@ SWEEP = BatchModel(
     warm=lambda: None,
     check=_check,
     fixed_partitions=True,
+    cost=_cost,
 )
 
 

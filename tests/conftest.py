@@ -40,14 +40,7 @@ class CliRun:
 
     def workers_of(self, main_pid: int) -> list[int]:
         """PIDs of the pool workers of run ``main_pid`` (children of its forkserver)."""
-        workers = []
-        for child in _children(main_pid):
-            try:
-                if b"forkserver" in Path(f"/proc/{child}/cmdline").read_bytes():
-                    workers += _children(child)
-            except OSError:
-                continue
-        return workers
+        return pool_workers_of(main_pid)
 
     def live_processes(self, wait: float = 10.0) -> list[int]:
         """PIDs still carrying this run's marker, after waiting up to ``wait`` s for them to end."""
@@ -78,6 +71,18 @@ def sigkill_after_second_checkpoint(cli: CliRun, *command: str, out: str):
     proc.communicate()
     assert cli.live_processes() == [], "workers outlived their killed main process"
     return read_checkpoint(cli.cwd / f"{out}.ckpt")
+
+
+def pool_workers_of(main_pid: int) -> list[int]:
+    """PIDs of the pool workers of process ``main_pid`` (children of its forkserver)."""
+    workers = []
+    for child in _children(main_pid):
+        try:
+            if b"forkserver" in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers += _children(child)
+        except OSError:
+            continue
+    return workers
 
 
 def _children(pid: int) -> list[int]:

@@ -40,3 +40,29 @@ def test_lj_eos_writes_the_sweep_and_the_plot(tmp_path):
     assert (tmp_path / "lj_eos.png").stat().st_size > 10_000
     with h5py.File(tmp_path / "lj_eos.h5") as handle:
         assert handle["series/potential_energy_per_atom"].shape == (2,)
+
+
+def test_sharing_data_writes_its_tables_and_plot(tmp_path):
+    done = _run("sharing_data.py", "--sizes", "8e3,8e4", "--repeats", "2", "--workers", "2", "--increments", "2000",
+                "--outdir", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "| to parent [GB/s] | 8 kB | 80 kB | latency (8 B) |" in done.stdout
+    assert "| own row per worker, summed at the end | 2 |" in done.stdout
+    assert (tmp_path / "sharing_data.png").stat().st_size > 10_000
+    with h5py.File(tmp_path / "sharing_data.h5") as handle:
+        assert len(handle["transfers/method"]) == 2 * 2 * 6  # sizes x directions x methods
+        totals = dict(zip(handle["counters/case"].asstr()[()], handle["counters/total"][()]))
+    # the locked counter and the per-worker rows count every increment
+    assert totals["Lock around a shared Value"] == totals["own row per worker, summed at the end"] == 4000
+
+
+def test_pool_granularity_writes_its_table_and_plot(tmp_path):
+    done = _run("pool_granularity.py", "--total", "0.02", "--sizes", "1e-4,1e-2", "--max-tasks", "50",
+                "--repeats", "1", "--outdir", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "| task | tasks | work | serial | thread pool | process pool |" in done.stdout
+    assert "process pool beats serial from tasks of" in done.stdout
+    assert (tmp_path / "pool_granularity.png").stat().st_size > 10_000
+    with h5py.File(tmp_path / "pool_granularity.h5") as handle:
+        assert sorted(set(handle["runs/mode"].asstr()[()])) == ["process", "serial", "thread"]
+        assert handle["costs/pool_start_s"][0] > 0

@@ -114,6 +114,8 @@ class BatchModel:
     * ``reduce(p, tallies)``     -- (P, K) tallies -> :class:`Reduction`
     * ``check(p)``               -- cross-parameter constraints (raise ``ValueError``)
     * ``warm()``                 -- compile or load every kernel once
+    * ``cost(p)``                -- optional: estimated seconds of the whole run on one core,
+      which ``workers = auto`` weighs against a pool's overhead (:mod:`simcore.autoworkers`)
 
     ``fixed_partitions``: the partition count is always ``default_partitions(p)``
     (one per unit of a fixed list, e.g. the points of a sweep).
@@ -138,6 +140,7 @@ class BatchModel:
     references: tuple[str, ...] = ()
     fixed_partitions: bool = False
     rate: Callable[[Mapping[str, Any]], tuple[str, float]] | None = None
+    cost: Callable[[Mapping[str, Any]], float] | None = None
     driver: str = field(default="batch", init=False)
 
     def param(self, name: str) -> Param:
@@ -197,7 +200,7 @@ class LockstepModel:
       it may read the other partitions' rows, which no one writes during the phase
     * ``measure(p, state, row_start, row_stop, out)``         -- partial sums into ``out``
     * ``reduce(p, sums)``   -- (measured steps, observables) sums over partitions -> :class:`Reduction`
-    * ``check(p)``, ``warm()`` as for :class:`BatchModel`
+    * ``check(p)``, ``warm()``, ``cost(p)`` as for :class:`BatchModel`
     * ``trajectory(p)``     -- a :class:`Trajectory` to record, or None (the default)
     * ``rate(p)``           -- as for :class:`BatchModel`
     """
@@ -224,6 +227,7 @@ class LockstepModel:
     trajectory: Callable[[Mapping[str, Any]], Trajectory | None] = lambda p: None
     references: tuple[str, ...] = ()
     rate: Callable[[Mapping[str, Any]], tuple[str, float]] | None = None
+    cost: Callable[[Mapping[str, Any]], float] | None = None
     driver: str = field(default="lockstep", init=False)
 
     def work(self, p: Mapping[str, Any]) -> int:

@@ -103,6 +103,16 @@ def _check(p) -> None:
         raise ValueError(f"L**dim must be at most 2**34 sites (got {p['L']}**{p['dim']})")
 
 
+#: One site update plus its share of the measurement, one core [s] (BENCHMARKS.md: 1.12 flips/ns kernel,
+#: 0.78 flips/ns whole serial runs, 2-core machine).
+SECONDS_PER_SITE_SWEEP = 1.3e-9
+
+
+def _cost(p) -> float:
+    """Estimated seconds of the whole run on one core (for ``workers = auto``)."""
+    return (p["thermalize"] + p["sweeps"]) * p["L"] ** p["dim"] * SECONDS_PER_SITE_SWEEP
+
+
 def _warm() -> None:
     for dim in (2, 3):
         spins = np.empty((2,) * dim, dtype=np.int8)
@@ -149,6 +159,7 @@ MODEL = LockstepModel(
     work_unit="sweeps",
     rate=lambda p: ("flips", p["L"] ** p["dim"]),  # attempted spin flips: G flips/s = flips/ns
     check=_check,
+    cost=_cost,
     references=(f"Onsager: Tc = 2/ln(1+sqrt 2) = {2 / math.log(1 + math.sqrt(2))!r}; 3D: Kc = 0.221654626",
                 "exact enumeration of the periodic 4 x 4 lattice (all 2^16 states): <E>/N, <|m|>, U4"),
 )

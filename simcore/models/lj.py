@@ -225,6 +225,15 @@ def _check(p) -> None:
                          f"({box / 2:.4g} for {n} atoms at density {n / box**3:.4g}): use more cells")
 
 
+#: One atom-step of in.lj, lists included, one core [s] (BENCHMARKS.md: 718 ns, 2-core machine).
+SECONDS_PER_ATOM_STEP = 720e-9
+
+
+def _cost(p) -> float:
+    """Estimated seconds of the whole run on one core (for ``workers = auto``)."""
+    return (p["thermalize"] + p["steps"]) * atoms(p) * SECONDS_PER_ATOM_STEP
+
+
 def _warm() -> None:
     p = {"cells": 2, "density": 0.8442, "temperature": 1.0, "cutoff": 1.2, "skin": 0.3, "dt": 0.005,
          "thermostat": "langevin", "damping": 1.0, "start_file": "", "thermalize": 0, "tail_correction": False,
@@ -283,6 +292,7 @@ MODEL = LockstepModel(
     measure=_measure,
     reduce=_reduce,
     warm=_warm,
+    cost=_cost,
     check=_check,
     rate=lambda p: ("atom-steps", atoms(p)),
     trajectory=lambda p: (Trajectory(p["trajectory_every"], p["dt"], np.full(3, box_side(p)), _positions)

@@ -182,6 +182,17 @@ def _check(p) -> None:
                              "with softening = 0 their force is infinite (set softening > 0)")
 
 
+#: One ordered pair of the acceleration kernel, one core [s] (BENCHMARKS.md: 0.90 ns, 2-core machine).
+SECONDS_PER_PAIR = 0.9e-9
+
+
+def _cost(p) -> float:
+    """Estimated seconds of the whole run on one core (for ``workers = auto``): force evaluations only."""
+    bodies = _body_count(p)
+    evaluations = len(WEIGHTS[p["integrator"]])
+    return _steps(p) * evaluations * bodies * (bodies - 1) * SECONDS_PER_PAIR
+
+
 def _warm() -> None:
     bodies = kernels.plummer(np.uint64(1), 2)
     kernels.accelerations(bodies, 0, 2, 0.0)
@@ -222,6 +233,7 @@ MODEL = LockstepModel(
     measure=_measure,
     reduce=_reduce,
     warm=_warm,
+    cost=_cost,
     check=_check,
     rate=lambda p: ("pairs", _body_count(p) * (_body_count(p) - 1) * len(WEIGHTS[p["integrator"]])),
     references=("pythagorean: E = -769/60; kepler: period 2 pi / sqrt(1.001), energy bounded (symplectic)",),

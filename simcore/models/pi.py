@@ -58,6 +58,15 @@ def _default_partitions(p) -> int:
     return int(min(64, max(1, p["samples"] // 1_000_000)))
 
 
+#: One dart of ``count_hits`` on one core [s] (BENCHMARKS.md: 0.92 G darts/s, 2-core machine).
+SECONDS_PER_DART = 1.1e-9
+
+
+def _cost(p) -> float:
+    """Estimated seconds of the whole run on one core (for ``workers = auto``)."""
+    return p["samples"] * SECONDS_PER_DART
+
+
 def _warm() -> None:
     count_hits(np.uint64(1), np.uint64(0), np.int64(3))
 
@@ -74,5 +83,6 @@ MODEL = BatchModel(
     run_partition=_run_partition,
     reduce=_reduce,
     warm=_warm,
+    cost=_cost,
     references=(f"exact pi = {math.pi!r}; standard error 1.6422/sqrt(samples)",),
 )

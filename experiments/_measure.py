@@ -1,0 +1,124 @@
+"""Timing, table and plot helpers shared by the concurrency experiments.
+
+``sharing_data.py`` and ``pool_granularity.py`` both time a callable a few
+times, keep the median and the spread, print a Markdown table (the one pasted
+into BENCHMARKS.md), write the rows to HDF5 and draw a log-log PNG.  h5py and
+matplotlib are imported only where they are used: pool workers re-import the
+experiment's ``__main__``, and those imports would otherwise be timed as pool
+start-up.
+"""
+from __future__ import annotations
+
+import signal
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable, NamedTuple
+
+import numpy as np
+
+
+class Timing(NamedTuple):
+    """Wall times of repeated calls [s]: median, fastest, slowest, and how many calls."""
+
+    median: float
+    best: float
+    worst: float
+    repeats: int
+
+
+def timed(fn: Callable[[], object], repeats: int = 5, budget: float = 10.0) -> Timing:
+    """Call ``fn`` up to ``repeats`` times (at least once, stopping once ``budget`` seconds are spent).
+
+    Each call is timed with ``time.perf_counter`` [s]; the caller warms up first.
+    """
+    times: list[float] = []
+    spent_since = time.perf_counter()
+    while len(times) < repeats and (not times or time.perf_counter() - spent_since < budget):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return Timing(statistics.median(times), min(times), max(times), len(times))
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit(143)``: ``with`` blocks unwind, so pools, workers and blocks are released.
+
+    A plain SIGTERM kills only this process; its pool workers and their
+    forkserver would stay behind, waiting on each other.
+    """
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+def parse_numbers(text: str) -> list[float]:
+    """``"1e6,1e-3"`` -> ``[1000000.0, 0.001]``: a comma-separated list of numbers."""
+    return [float(part) for part in text.split(",") if part.strip()]
+
+
+def human_bytes(nbytes: float) -> str:
+    """Bytes in decimal units: ``8 B``, ``1 MB``, ``1 GB``."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:g} {unit}"
+    return f"{nbytes:g} B"
+
+
+def human_seconds(seconds: float) -> str:
+    """Seconds in the unit that reads best: ``1 us``, ``10 ms``, ``1 s``."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale * 0.999:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds * 1e9:.3g} ns"
+
+
+def markdown_table(header: list[str], rows: Iterable[list[str]]) -> str:
+    """A Markdown table of strings."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_rows(path: Path, tables: dict[str, list[dict]]) -> None:
+    """Write each table (a list of flat dicts with the same keys) as an HDF5 group, one dataset per key."""
+    import h5py
+
+    with h5py.File(path, "w") as handle:
+        for name, rows in tables.items():
+            group = handle.create_group(name)
+            for key in rows[0]:
+                values = [row[key] for row in rows]
+                string = isinstance(values[0], str)
+                group.create_dataset(key, data=np.array(values, dtype=h5py.string_dtype() if string else None))
+
+
+def loglog_plot(path: Path, series: dict[str, tuple[list[float], list[float]]], xlabel: str, ylabel: str,
+                title: str, hlines: dict[str, float] | None = None, panels: int = 1, panel_of=None) -> None:
+    """Log-log lines, one per ``series`` label, on ``panels`` side-by-side axes; saved as PNG.
+
+    A label ``"panel title: line"`` names its axes' title too; ``panel_of(label)``
+    picks a series' axes (default: the first); ``hlines`` are dashed reference
+    lines by name (e.g. ``{"break-even": 1.0}``).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.2), squeeze=False)
+    for label, (x, y) in series.items():
+        ax = axes[0][panel_of(label) if panel_of else 0]
+        ax.loglog(x, y, "o-", ms=4, label=label.split(": ", 1)[-1])
+        if ": " in label:
+            ax.set_title(label.split(": ", 1)[0])
+    for ax in axes[0]:
+        for (name, y), style in zip((hlines or {}).items(), ("--", ":", "-.")):
+            ax.axhline(y, color="k", ls=style, lw=0.8, label=name)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
