@@ -225,8 +225,8 @@ def _check(p) -> None:
                          f"({box / 2:.4g} for {n} atoms at density {n / box**3:.4g}): use more cells")
 
 
-#: One atom-step of in.lj, lists included, one core [s] (BENCHMARKS.md: 718 ns, 2-core machine).
-SECONDS_PER_ATOM_STEP = 720e-9
+#: One atom-step of in.lj, checked list rebuilds included, one core [s] (BENCHMARKS.md: 358 ns, 2-core machine).
+SECONDS_PER_ATOM_STEP = 360e-9
 
 
 def _cost(p) -> float:
