@@ -261,7 +261,8 @@ MODEL = LockstepModel(
               doc="0: rebuild the lists when an atom has moved skin/2 (always right); N: every N steps "
                   "unchecked, as LAMMPS 'neigh_modify every N check no' (can miss pairs)"),
         Param("dt", float, 0.005, gt=0, units="tau", doc="time step"),
-        Param("steps", int, 1000, ge=1, le=2**40, units="steps", doc="measured steps"),
+        Param("steps", int, 1000, ge=16, le=2**40, units="steps",
+              doc="measured steps (at least 16: the error bars come from blocking them)"),
         Param("thermalize", int, 0, ge=0, le=2**40, units="steps", doc="steps before measuring"),
         Param("thermostat", str, "none", choices=("none", "langevin", "nose-hoover"), doc="NVE or NVT"),
         Param("damping", float, 1.0, gt=0, units="tau",
