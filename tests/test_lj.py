@@ -101,6 +101,7 @@ def test_tail_corrections_match_their_formula():
     ("density=-0.5", "lj.density [sigma^-3] must be > 0 (got -0.5)"),
     ("cutoff=5", "lj: cutoff + skin = 5.3 must be at most half the box side"),
     ("dt=0", "lj.dt [tau] must be > 0 (got 0.0)"),
+    ("steps=2", "lj.steps [steps] must be in [16, "),  # too few to block: it once ran, then raised
     ("thermostat=berendsen", "lj.thermostat must be one of: none, langevin, nose-hoover"),
     ("tail_correction=1", "lj.tail_correction must be true or false (got 1)"),
     ("start_file=missing.data", "lj: start_file 'missing.data' cannot be read"),
