@@ -94,7 +94,7 @@ def write_results(path: Path, cfg: RunConfig, reduction: Reduction, tallies: np.
                 attrs[key] = value
             attrs["config"] = cfg.to_toml()
             attrs["config_sha256"] = cfg.sha256
-            group = handle.create_group("results")
+            group = handle.create_group("results", track_order=True)  # the model's order, not alphabetical
             for name, value in reduction.results.items():
                 dataset = _checksummed(group, name, value.per_partition)
                 units, description = model_results.get(name, ("", ""))
