@@ -1,14 +1,17 @@
 """Timing, table and plot helpers shared by the concurrency experiments.
 
-``sharing_data.py`` and ``pool_granularity.py`` both time a callable a few
-times, keep the median and the spread, print a Markdown table (the one pasted
-into BENCHMARKS.md), write the rows to HDF5 and draw a log-log PNG.  h5py and
+``sharing_data.py``, ``pool_granularity.py``, ``threads_vs_processes.py`` and
+``scaling.py`` all time a callable a few times, keep the median and the
+spread, print a Markdown table (the one pasted into BENCHMARKS.md), write the
+rows to HDF5 and draw a PNG (log-log, or linear speed-up against workers).  h5py and
 matplotlib are imported only where they are used: pool workers re-import the
 experiment's ``__main__``, and those imports would otherwise be timed as pool
 start-up.
 """
 from __future__ import annotations
 
+import argparse
+import os
 import signal
 import statistics
 import sys
@@ -39,6 +42,11 @@ def timed(fn: Callable[[], object], repeats: int = 5, budget: float = 10.0) -> T
         started = time.perf_counter()
         fn()
         times.append(time.perf_counter() - started)
+    return timing_of(times)
+
+
+def timing_of(times: list[float]) -> Timing:
+    """The ``Timing`` of wall times measured elsewhere [s] (e.g. an engine's own ``wall_seconds``)."""
     return Timing(statistics.median(times), min(times), max(times), len(times))
 
 
@@ -54,6 +62,59 @@ def exit_on_sigterm() -> None:
 def parse_numbers(text: str) -> list[float]:
     """``"1e6,1e-3"`` -> ``[1000000.0, 0.001]``: a comma-separated list of numbers."""
     return [float(part) for part in text.split(",") if part.strip()]
+
+
+def worker_counts(text: str) -> list[int]:
+    """``"1,2,4"`` -> ``[1, 2, 4]``: sorted distinct positive worker counts (an argparse ``type``)."""
+    try:
+        counts = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not counts or counts[0] < 1:
+        raise argparse.ArgumentTypeError(f"worker counts must be >= 1, got {text!r}")
+    return counts
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, not the machine's count)."""
+    return len(os.sched_getaffinity(0))
+
+
+def speedup_rows(study: str, timings: dict[int, Timing], work: dict[int, float] | None = None,
+                 baseline: Timing | None = None) -> list[dict]:
+    """One row per worker count: times [s], speed-up and parallel efficiency against the 1-worker run.
+
+    Without ``work`` the problem is the same for every worker count (strong
+    scaling: speed-up T1 / TW).  With ``work`` (units of work done at each
+    worker count, e.g. darts) speed-up compares rates, (work_W / TW) /
+    (work_1 / T1), which is also right for weak scaling.  Efficiency is
+    speed-up / W.  The reference is ``baseline`` (the lowest count's work done
+    another way on one worker, e.g. inline) if given, else the run on the
+    lowest worker count (if that is not 1, its rate per worker stands in for
+    the 1-worker rate).
+    """
+    base = min(timings)
+    work = work or {workers: 1.0 for workers in timings}
+    rate_per_worker = work[base] / (baseline.median if baseline else timings[base].median * base)
+    rows = []
+    for workers, timing in sorted(timings.items()):
+        speedup = work[workers] / timing.median / rate_per_worker
+        rows.append(dict(study=study, workers=workers, work=work[workers], median_s=timing.median,
+                         best_s=timing.best, worst_s=timing.worst, repeats=timing.repeats, speedup=speedup,
+                         efficiency=speedup / workers))
+    return rows
+
+
+def speedup_table(rows: list[dict], label: str = "study") -> str:
+    """Markdown: one line per study, one column per worker count: median time, speed-up and efficiency."""
+    counts = sorted({row["workers"] for row in rows})
+    studies = list(dict.fromkeys(row["study"] for row in rows))
+    cells = []
+    for study in studies:
+        at = {row["workers"]: row for row in rows if row["study"] == study}
+        cells.append([study] + [f"{at[w]['median_s']:.3g} s ({at[w]['speedup']:.2f} x, {at[w]['efficiency']:.0%})"
+                                if w in at else "-" for w in counts])
+    return markdown_table([label] + [f"{w} worker{'s' if w > 1 else ''}" for w in counts], cells)
 
 
 def human_bytes(nbytes: float) -> str:
@@ -93,12 +154,14 @@ def write_rows(path: Path, tables: dict[str, list[dict]]) -> None:
 
 
 def loglog_plot(path: Path, series: dict[str, tuple[list[float], list[float]]], xlabel: str, ylabel: str,
-                title: str, hlines: dict[str, float] | None = None, panels: int = 1, panel_of=None) -> None:
-    """Log-log lines, one per ``series`` label, on ``panels`` side-by-side axes; saved as PNG.
+                title: str, hlines: dict[str, float] | None = None, panels: int = 1, panel_of=None,
+                log: bool = True, diagonal: str | None = None) -> None:
+    """Lines, one per ``series`` label, on ``panels`` side-by-side axes (log-log unless ``log=False``); a PNG.
 
     A label ``"panel title: line"`` names its axes' title too; ``panel_of(label)``
     picks a series' axes (default: the first); ``hlines`` are dashed reference
-    lines by name (e.g. ``{"break-even": 1.0}``).
+    lines by name (e.g. ``{"break-even": 1.0}``); ``diagonal`` names a y = x
+    line (e.g. ``"ideal"`` on a speed-up against workers plot).
     """
     import matplotlib
 
@@ -108,10 +171,13 @@ def loglog_plot(path: Path, series: dict[str, tuple[list[float], list[float]]], 
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.2), squeeze=False)
     for label, (x, y) in series.items():
         ax = axes[0][panel_of(label) if panel_of else 0]
-        ax.loglog(x, y, "o-", ms=4, label=label.split(": ", 1)[-1])
+        (ax.loglog if log else ax.plot)(x, y, "o-", ms=4, label=label.split(": ", 1)[-1])
         if ": " in label:
             ax.set_title(label.split(": ", 1)[0])
     for ax in axes[0]:
+        if diagonal:
+            low, high = ax.get_xlim()
+            ax.plot([low, high], [low, high], color="k", ls="--", lw=0.8, label=diagonal)
         for (name, y), style in zip((hlines or {}).items(), ("--", ":", "-.")):
             ax.axhline(y, color="k", ls=style, lw=0.8, label=name)
         ax.set_xlabel(xlabel)
