@@ -66,3 +66,68 @@ def test_pool_granularity_writes_its_table_and_plot(tmp_path):
     with h5py.File(tmp_path / "pool_granularity.h5") as handle:
         assert sorted(set(handle["runs/mode"].asstr()[()])) == ["process", "serial", "thread"]
         assert handle["costs/pool_start_s"][0] > 0
+
+
+def test_threads_vs_processes_writes_its_tables_and_plot(tmp_path):
+    done = _run("threads_vs_processes.py", "--workers", "1,2", "--seconds", "0.05", "--repeats", "1", "--writes", "2",
+                "--write-mb", "1", "--outdir", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "| job, pool | 1 worker | 2 workers |" in done.stdout
+    assert "| writes on a thread beside compute |" in done.stdout
+    assert (tmp_path / "threads_vs_processes.png").stat().st_size > 10_000
+    with h5py.File(tmp_path / "threads_vs_processes.h5") as handle:
+        studies = list(handle["runs/study"].asstr()[()])
+        assert handle["runs/workers"][()].tolist() == [1, 2] * 4 + [1] + [1, 2]
+        assert handle["runs/speedup"][0] == 1.0  # each job's 1-worker run is its own reference
+        assert len(handle["overlap/case"]) == 4
+    assert studies[:2] == ["pure Python, threads"] * 2 and studies[-3:] == ["HDF5 writes, inline"] + [
+        "HDF5 writes, threads"] * 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["threads_vs_processes.h5", "threads_vs_processes.png"]
+
+
+def test_threads_vs_processes_pure_python_darts_estimate_pi():
+    sys.path.insert(0, str(REPO / "experiments"))
+    try:
+        import threads_vs_processes
+    finally:
+        sys.path.remove(str(REPO / "experiments"))
+    darts = 200_000
+    estimate = 4 * threads_vs_processes.python_count_hits(3, darts) / darts
+    assert abs(estimate - 3.141592653589793) < 5 * 1.6422 / darts**0.5
+    # streams differ
+    assert threads_vs_processes.python_count_hits(3, 1000) != threads_vs_processes.python_count_hits(4, 1000)
+
+
+def test_scaling_writes_its_table_and_plot(tmp_path):
+    done = _run("scaling.py", "--workers", "1,2", "--pi-darts", "1e6", "--ising-L", "32", "--ising-sweeps", "16",
+                "--lj-cells", "5", "--lj-steps", "4", "--outdir", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "| driver (model), scaling | 1 worker | 2 workers |" in done.stdout
+    assert done.stdout.count(" strong | ") == done.stdout.count(" weak | ") == 3
+    assert (tmp_path / "scaling.png").stat().st_size > 10_000
+    with h5py.File(tmp_path / "scaling.h5") as handle:
+        work = dict(zip(zip(handle["runs/study"].asstr()[()], handle["runs/workers"][()]), handle["runs/work"][()]))
+        assert (handle["runs/median_s"][()] > 0).all()
+    # strong: 1e6 darts a worker times the largest count, for both counts; weak: 1e6 darts a worker
+    assert work[("batch (pi), strong", 1)] == work[("batch (pi), strong", 2)] == 2e6
+    assert work[("batch (pi), weak", 1)] == 1e6
+    # weak Ising on 1 of 2 workers: L = 32 / sqrt(2) = 22.6 -> 22 (even); 16 sweeps
+    assert work[("lockstep (Ising), weak", 1)] == 22 * 22 * 16
+    # weak LJ on 1 of 2 workers: cells = 5 / 2^(1/3) = 3.97 -> 4; 4 cells^3 atoms, 4 steps
+    assert work[("lockstep (LJ), weak", 1)] == 4 * 4**3 * 4 and work[("lockstep (LJ), strong", 1)] == 4 * 5**3 * 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scaling.h5", "scaling.png"]
+
+
+def test_scaling_and_threads_vs_processes_refuse_bad_input_in_one_line(tmp_path):
+    for script, args, message in [
+            ("scaling.py", ("--workers", "0"), "worker counts must be >= 1"),
+            ("scaling.py", ("--ising-L", "33"), "L must be even (got 33)"),
+            ("scaling.py", ("--workers", "4096"), "no worker count in [4096] fits"),
+            ("threads_vs_processes.py", ("--workers", "two"), "expected comma-separated whole numbers"),
+            ("threads_vs_processes.py", ("--seconds", "0"), "--seconds and --write-mb must be > 0")]:
+        done = _run(script, *args, "--outdir", str(tmp_path), cwd=tmp_path)
+        assert done.returncode == 2, (script, args, done.stderr)
+        last = done.stderr.splitlines()[-1]
+        assert last.startswith(f"{script}: error: ") and message in last, done.stderr
+        assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
