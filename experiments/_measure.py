@@ -75,6 +75,18 @@ def worker_counts(text: str) -> list[int]:
     return counts
 
 
+def worker_study_parser(doc: str, workers: str | None, repeats: int) -> argparse.ArgumentParser:
+    """A parser with ``--workers`` (comma-separated counts; default ``workers``, None: 1..usable cores),
+    ``--repeats`` and ``--outdir``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--workers", type=worker_counts,
+                        default=workers or ",".join(str(w) for w in range(1, usable_cores() + 1)),
+                        help=f"worker counts, comma-separated (default {workers or '1..usable cores'})")
+    parser.add_argument("--repeats", type=int, default=repeats, help="timed runs per point (median reported)")
+    parser.add_argument("--outdir", type=Path, default=Path("."), help="where the .h5 and .png go")
+    return parser
+
+
 def usable_cores() -> int:
     """Cores this process may run on (its CPU affinity, not the machine's count)."""
     return len(os.sched_getaffinity(0))

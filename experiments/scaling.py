@@ -45,11 +45,10 @@ import time
 from pathlib import Path
 
 from _measure import (exit_on_sigterm, loglog_plot, speedup_rows, speedup_table, timing_of, usable_cores,
-                      worker_counts, write_rows)
+                      worker_study_parser, write_rows)
 import simcore
 from simcore.runner import prepare
 
-DEFAULT_WORKERS = "1,2,4,8,16"
 #: Batch partitions: 4 a worker at 16 workers, as tests/benchmarks/test_scaling.py.
 PI_PARTITIONS = 64
 
@@ -135,16 +134,12 @@ def plot(path: Path, rows: list[dict], counts: list[int]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=worker_counts, default=DEFAULT_WORKERS,
-                        help="worker counts, comma-separated; those above the usable cores are dropped")
+    parser = worker_study_parser(__doc__, "1,2,4,8,16", repeats=1)  # counts above the usable cores are dropped
     parser.add_argument("--pi-darts", type=float, default=2e9, help="pi darts per worker")
     parser.add_argument("--ising-L", type=int, default=4096, help="Ising lattice side (even)")
     parser.add_argument("--ising-sweeps", type=int, default=200, help="Ising sweeps a run")
     parser.add_argument("--lj-cells", type=int, default=40, help="LJ fcc cells a side (4 cells^3 atoms)")
     parser.add_argument("--lj-steps", type=int, default=50, help="LJ steps a run")
-    parser.add_argument("--repeats", type=int, default=1, help="runs per point (median reported)")
-    parser.add_argument("--outdir", type=Path, default=Path("."))
     args = parser.parse_args()
     counts = [w for w in args.workers if w <= usable_cores()]
     if not counts:

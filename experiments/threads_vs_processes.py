@@ -28,7 +28,6 @@ one panel a job) and prints the Markdown tables that BENCHMARKS.md shows.
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import os
 import tempfile
@@ -40,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from _measure import (exit_on_sigterm, loglog_plot, markdown_table, speedup_rows, speedup_table, timed,
-                      usable_cores, worker_counts, write_rows)
+                      usable_cores, worker_study_parser, write_rows)
 from simcore.executors import forkserver_context
 from simcore.models.pi import count_hits
 
@@ -218,14 +217,10 @@ def plot(path: Path, rows: list[dict], counts: list[int]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=worker_counts, default=list(range(1, usable_cores() + 1)),
-                        help="worker counts, comma-separated (default 1..usable cores)")
+    parser = worker_study_parser(__doc__, None, repeats=3)
     parser.add_argument("--seconds", type=float, default=2.0, help="work of each job on one worker [s]")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per cell (median reported)")
     parser.add_argument("--writes", type=int, default=8, help="checkpoint writes in the I/O job")
     parser.add_argument("--write-mb", type=float, default=32.0, help="size of one checkpoint write [MB]")
-    parser.add_argument("--outdir", type=Path, default=Path("."))
     args = parser.parse_args()
     if args.seconds <= 0 or args.repeats < 1 or args.writes < 1 or args.write_mb <= 0:
         parser.error("--seconds and --write-mb must be > 0, --repeats and --writes >= 1")

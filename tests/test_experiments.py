@@ -13,6 +13,16 @@ def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=300, stdin=subprocess.DEVNULL)
 
 
+def _run_ok(script: str, *args: str, outdir: Path) -> str:
+    """Run an experiment that must succeed, draw its plot in ``outdir`` and write nothing else there; its stdout."""
+    done = _run(script, *args, "--outdir", str(outdir), cwd=outdir)
+    assert done.returncode == 0, done.stderr
+    stem = script.removesuffix(".py")
+    assert (outdir / f"{stem}.png").stat().st_size > 10_000
+    assert sorted(p.name for p in outdir.iterdir()) == [f"{stem}.h5", f"{stem}.png"]
+    return done.stdout
+
+
 def test_ising_binder_writes_the_sweep_and_the_plot(tmp_path):
     done = _run("ising_binder.py", "--sizes", "4,8", "--temperatures", "1.5:3.5:5", "--sweeps", "2000",
                 "--workers", "2", "--outdir", str(tmp_path), cwd=tmp_path)
@@ -69,12 +79,10 @@ def test_pool_granularity_writes_its_table_and_plot(tmp_path):
 
 
 def test_threads_vs_processes_writes_its_tables_and_plot(tmp_path):
-    done = _run("threads_vs_processes.py", "--workers", "1,2", "--seconds", "0.05", "--repeats", "1", "--writes", "2",
-                "--write-mb", "1", "--outdir", str(tmp_path), cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert "| job, pool | 1 worker | 2 workers |" in done.stdout
-    assert "| writes on a thread beside compute |" in done.stdout
-    assert (tmp_path / "threads_vs_processes.png").stat().st_size > 10_000
+    stdout = _run_ok("threads_vs_processes.py", "--workers", "1,2", "--seconds", "0.05", "--repeats", "1",
+                     "--writes", "2", "--write-mb", "1", outdir=tmp_path)
+    assert "| job, pool | 1 worker | 2 workers |" in stdout
+    assert "| writes on a thread beside compute |" in stdout
     with h5py.File(tmp_path / "threads_vs_processes.h5") as handle:
         studies = list(handle["runs/study"].asstr()[()])
         assert handle["runs/workers"][()].tolist() == [1, 2] * 4 + [1] + [1, 2]
@@ -82,7 +90,6 @@ def test_threads_vs_processes_writes_its_tables_and_plot(tmp_path):
         assert len(handle["overlap/case"]) == 4
     assert studies[:2] == ["pure Python, threads"] * 2 and studies[-3:] == ["HDF5 writes, inline"] + [
         "HDF5 writes, threads"] * 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["threads_vs_processes.h5", "threads_vs_processes.png"]
 
 
 def test_threads_vs_processes_pure_python_darts_estimate_pi():
@@ -99,12 +106,10 @@ def test_threads_vs_processes_pure_python_darts_estimate_pi():
 
 
 def test_scaling_writes_its_table_and_plot(tmp_path):
-    done = _run("scaling.py", "--workers", "1,2", "--pi-darts", "1e6", "--ising-L", "32", "--ising-sweeps", "16",
-                "--lj-cells", "5", "--lj-steps", "4", "--outdir", str(tmp_path), cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert "| driver (model), scaling | 1 worker | 2 workers |" in done.stdout
-    assert done.stdout.count(" strong | ") == done.stdout.count(" weak | ") == 3
-    assert (tmp_path / "scaling.png").stat().st_size > 10_000
+    stdout = _run_ok("scaling.py", "--workers", "1,2", "--pi-darts", "1e6", "--ising-L", "32", "--ising-sweeps", "16",
+                     "--lj-cells", "5", "--lj-steps", "4", outdir=tmp_path)
+    assert "| driver (model), scaling | 1 worker | 2 workers |" in stdout
+    assert stdout.count(" strong | ") == stdout.count(" weak | ") == 3
     with h5py.File(tmp_path / "scaling.h5") as handle:
         work = dict(zip(zip(handle["runs/study"].asstr()[()], handle["runs/workers"][()]), handle["runs/work"][()]))
         assert (handle["runs/median_s"][()] > 0).all()
@@ -115,7 +120,6 @@ def test_scaling_writes_its_table_and_plot(tmp_path):
     assert work[("lockstep (Ising), weak", 1)] == 22 * 22 * 16
     # weak LJ on 1 of 2 workers: cells = 5 / 2^(1/3) = 3.97 -> 4; 4 cells^3 atoms, 4 steps
     assert work[("lockstep (LJ), weak", 1)] == 4 * 4**3 * 4 and work[("lockstep (LJ), strong", 1)] == 4 * 5**3 * 4
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["scaling.h5", "scaling.png"]
 
 
 def test_scaling_and_threads_vs_processes_refuse_bad_input_in_one_line(tmp_path):
