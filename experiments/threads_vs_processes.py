@@ -13,8 +13,8 @@ speed-up is T(1 worker) / T(W workers) (strong scaling):
   not the start (``pool_granularity.py`` measures that).  Each job is sized to ``--seconds``
   on one worker, calibrated first.
 * ``HDF5 writes``  -- ``--writes`` checkpoint-sized writes (``--write-mb`` MB of float64 each,
-  as simcore checkpoints them: h5py, uncompressed, to a temporary file, fsync, rename) on a
-  ``ThreadPoolExecutor``, against the same writes done inline, one after another.
+  as simcore checkpoints them: h5py, uncompressed, to a temporary file, fsync, rename) on both
+  pools; the speed-up is against the same writes done inline, one after another.
 * ``overlap``      -- what simcore's checkpoint thread relies on: the pure-Python job on one
   worker and the HDF5 writes, inline (one then the other) and with the writes on a background
   thread beside the computation; "hidden" is the share of the write time that the thread took
@@ -120,29 +120,28 @@ def make_pool(kind: str, workers: int) -> cf.Executor:
     return pool
 
 
-def time_darts(kernel: str, kind: str, counts: list[int], total_darts: int, repeats: int) -> dict:
-    """Timing of ``total_darts`` darts of ``kernel`` on a ``kind`` pool of each worker count."""
+def time_on_pools(kind: str, counts: list[int], repeats: int, fn, arguments) -> dict:
+    """Timing of ``fn`` over ``arguments(workers)`` (a list of argument tuples) on a ``kind`` pool of each count.
+
+    Each pool runs the whole list once untimed first (imports, per-process buffers).
+    """
     timings = {}
     for workers in counts:
-        tasks = workers * TASKS_PER_WORKER
-        darts = [total_darts // tasks] * tasks
+        calls = list(zip(*arguments(workers)))
         with make_pool(kind, workers) as pool:
-            timings[workers] = timed(lambda: list(pool.map(dart_task, [kernel] * tasks, range(tasks), darts)),
-                                     repeats=repeats, budget=120.0)
+            def run() -> None:
+                list(pool.map(fn, *calls))
+            run()
+            timings[workers] = timed(run, repeats=repeats, budget=120.0)
     return timings
 
 
-def time_writes(counts: list[int], directory: Path, writes: int, nbytes: int, repeats: int) -> dict:
-    """Timing of ``writes`` checkpoint writes inline (key 0) and on a thread pool of each worker count."""
-    paths = [str(directory / f"snapshot{k}.h5") for k in range(writes)]
-    sizes = [nbytes] * writes
-    write_checkpoint(paths[0], nbytes)  # h5py imported, snapshot made
-    timings = {0: timed(lambda: list(map(write_checkpoint, paths, sizes)), repeats=repeats, budget=120.0)}
-    for workers in counts:
-        with make_pool("thread", workers) as pool:
-            timings[workers] = timed(lambda: list(pool.map(write_checkpoint, paths, sizes)),
-                                     repeats=repeats, budget=120.0)
-    return timings
+def dart_tasks(kernel: str, total_darts: int):
+    """``arguments(workers)`` for ``time_on_pools``: ``total_darts`` darts of ``kernel`` in 4 tasks a worker."""
+    def arguments(workers: int) -> list[tuple]:
+        tasks = workers * TASKS_PER_WORKER
+        return [(kernel, stream, total_darts // tasks) for stream in range(tasks)]
+    return arguments
 
 
 def time_overlap(darts: int, directory: Path, writes: int, nbytes: int, repeats: int) -> dict:
@@ -178,6 +177,16 @@ def overlap_table(timings: dict) -> tuple[str, float]:
     return markdown_table(["case", "median", "range"], cells), hidden
 
 
+def pool_rows(job: str, fn, arguments, counts: list[int], repeats: int, baseline=None) -> list[dict]:
+    """``job`` timed on thread pools and on process pools of each worker count: ``speedup_rows`` of each."""
+    rows = []
+    for kind, plural in (("thread", "threads"), ("process", "processes")):
+        timings = time_on_pools(kind, counts, repeats, fn, arguments)
+        rows += speedup_rows(f"{job}, {plural}", timings, baseline=baseline)
+        print(f"  {plural}: " + ", ".join(f"{w}: {t.median:.3g} s" for w, t in timings.items()), flush=True)
+    return rows
+
+
 def measure(counts: list[int], seconds: float, repeats: int, writes: int, nbytes: int,
             outdir: Path) -> tuple[list[dict], dict]:
     """Every job at every worker count, and the overlap cases (module docstring)."""
@@ -187,17 +196,14 @@ def measure(counts: list[int], seconds: float, repeats: int, writes: int, nbytes
         per_dart = seconds_per_dart(kernel)
         darts_of[kernel] = max(TASKS_PER_WORKER * max(counts), round(seconds / per_dart))
         print(f"{kernel}: {per_dart * 1e9:.3g} ns a dart, {darts_of[kernel]:.3g} darts a run", flush=True)
-        for kind, plural in (("thread", "threads"), ("process", "processes")):
-            timings = time_darts(kernel, kind, counts, darts_of[kernel], repeats)
-            rows += speedup_rows(f"{kernel}, {plural}", timings)
-            print(f"  {plural}: " + ", ".join(f"{w}: {t.median:.3g} s" for w, t in timings.items()), flush=True)
+        rows += pool_rows(kernel, dart_task, dart_tasks(kernel, darts_of[kernel]), counts, repeats)
     with tempfile.TemporaryDirectory(dir=outdir) as directory:
-        writes_timed = time_writes(counts, Path(directory), writes, nbytes, repeats)
-        inline = writes_timed.pop(0)
+        writes_of = [(str(Path(directory) / f"snapshot{k}.h5"), nbytes) for k in range(writes)]
+        write_checkpoint(*writes_of[0])  # h5py imported, snapshot made
+        inline = timed(lambda: [write_checkpoint(*call) for call in writes_of], repeats=repeats, budget=120.0)
+        print(f"HDF5 writes: inline {inline.median:.3g} s", flush=True)
         rows += speedup_rows("HDF5 writes, inline", {1: inline})
-        rows += speedup_rows("HDF5 writes, threads", writes_timed, baseline=inline)
-        print("HDF5 writes: inline " + f"{inline.median:.3g} s, threads " +
-              ", ".join(f"{w}: {t.median:.3g} s" for w, t in writes_timed.items()), flush=True)
+        rows += pool_rows("HDF5 writes", write_checkpoint, lambda workers: writes_of, counts, repeats, inline)
         overlap = time_overlap(darts_of["pure Python"], Path(directory), writes, nbytes, repeats)
     return rows, overlap
 

@@ -85,11 +85,11 @@ def test_threads_vs_processes_writes_its_tables_and_plot(tmp_path):
     assert "| writes on a thread beside compute |" in stdout
     with h5py.File(tmp_path / "threads_vs_processes.h5") as handle:
         studies = list(handle["runs/study"].asstr()[()])
-        assert handle["runs/workers"][()].tolist() == [1, 2] * 4 + [1] + [1, 2]
+        assert handle["runs/workers"][()].tolist() == [1, 2] * 4 + [1] + [1, 2] * 2
         assert handle["runs/speedup"][0] == 1.0  # each job's 1-worker run is its own reference
         assert len(handle["overlap/case"]) == 4
-    assert studies[:2] == ["pure Python, threads"] * 2 and studies[-3:] == ["HDF5 writes, inline"] + [
-        "HDF5 writes, threads"] * 2
+    assert studies[:2] == ["pure Python, threads"] * 2 and studies[-5:] == ["HDF5 writes, inline"] + [
+        "HDF5 writes, threads"] * 2 + ["HDF5 writes, processes"] * 2
 
 
 def test_threads_vs_processes_pure_python_darts_estimate_pi():
