@@ -92,6 +92,15 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def machine_summary(started: float) -> str:
+    """``2 usable cores, load average 1.2 (last minute); 91 s in all`` for an experiment that began at ``started``.
+
+    The load average says whether other jobs shared the cores while it ran.
+    """
+    return (f"{usable_cores()} usable cores, load average {os.getloadavg()[0]:.1f} (last minute); "
+            f"{time.perf_counter() - started:.0f} s in all")
+
+
 def speedup_rows(study: str, timings: dict[int, Timing], work: dict[int, float] | None = None,
                  baseline: Timing | None = None) -> list[dict]:
     """One row per worker count: times [s], speed-up and parallel efficiency against the 1-worker run.

@@ -44,8 +44,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _measure import (exit_on_sigterm, loglog_plot, speedup_rows, speedup_table, timing_of, usable_cores,
-                      worker_study_parser, write_rows)
+from _measure import (exit_on_sigterm, loglog_plot, machine_summary, speedup_rows, speedup_table, timing_of,
+                      usable_cores, worker_study_parser, write_rows)
 import simcore
 from simcore.runner import prepare
 
@@ -163,7 +163,7 @@ def main() -> None:
         sys.exit(stopped.exit_code)
     write_rows(args.outdir / "scaling.h5", {"runs": rows})
     plot(args.outdir / "scaling.png", rows, counts)
-    print(f"\n{usable_cores()} usable cores; {time.perf_counter() - started:.0f} s in all\n")
+    print(f"\n{machine_summary(started)}\n")
     print(speedup_table(rows, "driver (model), scaling"))
 
 
