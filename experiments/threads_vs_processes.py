@@ -17,9 +17,9 @@ speed-up is T(1 worker) / T(W workers) (strong scaling):
   pools; the speed-up is against the same writes done inline, one after another.
 * ``overlap``      -- what simcore's checkpoint thread relies on: each darts job on one thread
   with the HDF5 writes, inline (one, then the other) and with the writes on a background thread
-  beside the job; "hidden" is the share of the writes' time that the thread took off the wall
-  time.  The Numba job releases the GIL, as simcore's main thread does while it waits on its
-  workers; the pure-Python one holds it.
+  beside the job; the cost of the writes is what they add to the job's wall time.  The Numba
+  job releases the GIL, as simcore's main thread does while it waits on its workers; the
+  pure-Python one holds it.
 
 Writes ``threads_vs_processes.h5`` and ``threads_vs_processes.png`` (speed-up against workers,
 one panel a job) and prints the Markdown tables that BENCHMARKS.md shows.
@@ -149,8 +149,8 @@ def time_overlap(darts_of: dict[str, int], directory: Path, writes: int, nbytes:
     """Each kernel's job on one thread with the checkpoint writes: inline (one, then the other) and beside.
 
     One row a kernel: the times [s] of the job alone, the writes alone, both
-    inline and the writes on a thread beside the job (medians), and the share
-    of the writes' time that the thread took off the wall time.
+    inline and the writes on a thread beside the job (medians), and what the
+    writes added to the job's wall time [s] either way.
     """
     paths = [str(directory / f"overlap{k}.h5") for k in range(writes)]
 
@@ -175,16 +175,17 @@ def time_overlap(darts_of: dict[str, int], directory: Path, writes: int, nbytes:
         alone, inline, threaded = (timed(body, repeats=repeats, budget=120.0).median for body in (
             compute, lambda: (compute(), write_all()), lambda: beside(compute)))
         rows.append(dict(job=kernel, job_s=alone, writes_s=writes_alone, inline_s=inline, thread_s=threaded,
-                         hidden=(inline - threaded) / writes_alone))
+                         inline_cost_s=inline - alone, thread_cost_s=threaded - alone))
     return rows
 
 
 def overlap_table(rows: list[dict]) -> str:
-    """Markdown: one line per job, its times with the writes inline and on a thread, and the share hidden."""
-    cells = [[row["job"], f"{row['job_s']:.3g} s", f"{row['writes_s']:.3g} s", f"{row['inline_s']:.3g} s",
-              f"{row['thread_s']:.3g} s", f"{row['hidden']:.0%}"] for row in rows]
-    return markdown_table(["job on one thread", "job alone", "writes alone", "job, then writes",
-                           "writes on a thread beside the job", "write time hidden"], cells)
+    """Markdown: one line per job, its times alone and with the writes inline or on a thread, and their cost."""
+    cells = [[row["job"], f"{row['job_s']:.3g} s", f"{row['writes_s']:.3g} s",
+              f"{row['inline_s']:.3g} s ({row['inline_cost_s']:+.3f} s)",
+              f"{row['thread_s']:.3g} s ({row['thread_cost_s']:+.3f} s)"] for row in rows]
+    return markdown_table(["job on one thread", "job alone", "writes alone", "job, then writes (cost)",
+                           "writes on a thread beside the job (cost)"], cells)
 
 
 def pool_rows(job: str, fn, arguments, counts: list[int], repeats: int, baseline=None) -> list[dict]:

@@ -82,8 +82,7 @@ def test_threads_vs_processes_writes_its_tables_and_plot(tmp_path):
     stdout = _run_ok("threads_vs_processes.py", "--workers", "1,2", "--seconds", "0.05", "--repeats", "1",
                      "--writes", "2", "--write-mb", "1", outdir=tmp_path)
     assert "| job, pool | 1 worker | 2 workers |" in stdout
-    assert "| job on one thread | job alone | writes alone | job, then writes | writes on a thread beside the job" \
-           in stdout
+    assert "| job on one thread | job alone | writes alone | job, then writes (cost) | writes on a thread" in stdout
     with h5py.File(tmp_path / "threads_vs_processes.h5") as handle:
         studies = list(handle["runs/study"].asstr()[()])
         assert handle["runs/workers"][()].tolist() == [1, 2] * 4 + [1] + [1, 2] * 2
