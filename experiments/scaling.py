@@ -28,11 +28,11 @@ lockstep with Ising L=4096 and LJ 256k atoms 1 -> 16 >= 75 %), one command:
     python experiments/scaling.py --workers 1,2,4,8,16 --pi-darts 1e9 --ising-L 4096 --ising-sweeps 1000 \\
         --lj-cells 40 --lj-steps 200 --repeats 1 --outdir /tmp/scaling
 
-That is about 5 minutes there, an estimate from this 2-core machine's 1-worker
-rates (pi 1.1 ns a dart, Ising 1.3 ns a site update, LJ 360 ns an atom-step):
-the 1-worker strong runs take about 18 s (pi), 22 s (Ising) and 19 s (LJ), each
-study about twice that over five worker counts, plus the weak runs (about
-1.1-1.4 s each).  A smoke run: ``--workers 1,2 --pi-darts 1e6 --ising-L 32
+That is about 3-4 minutes there, an estimate from this 2-core machine's 1-worker
+rates (pi 1.1 ns a dart, Ising 1.3 ns a site update, LJ 360 ns an atom-step plus
+about 1.8 s of set-up at 256k atoms): the 1-worker strong runs take about 18 s
+(pi), 22 s (Ising) and 20 s (LJ), each study about twice that over five worker
+counts, plus 15 weak runs of about 1.1-1.4 s, if the drivers scale.  A smoke run: ``--workers 1,2 --pi-darts 1e6 --ising-L 32
 --ising-sweeps 20 --lj-cells 5 --lj-steps 5``.
 """
 from __future__ import annotations
