@@ -34,8 +34,10 @@ import os
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -105,20 +107,22 @@ def noop(_: object = None) -> int:
 
 
 def seconds_per_dart(kernel: str) -> float:
-    """Calibrated cost of one dart of ``kernel`` in this process [s] (best of 3 runs of about 0.2 s)."""
+    """Calibrated cost of one dart of ``kernel`` in this process [s] (best of 3 runs of 0.05-0.1 s)."""
     darts = 100_000 if kernel == "pure Python" else 100_000_000
     dart_task(kernel, 0, 10)
     return timed(lambda: dart_task(kernel, 0, darts), repeats=3).best / darts
 
 
-def make_pool(kind: str, workers: int) -> cf.Executor:
-    """A thread pool, or a process pool on simcore's forkserver, with every worker already started."""
+@contextmanager
+def started_pool(kind: str, workers: int) -> Iterator[cf.Executor]:
+    """A thread pool, or a process pool on simcore's forkserver, every worker started; shut down on any exit."""
     if kind == "thread":
         pool = cf.ThreadPoolExecutor(max_workers=workers)
     else:
         pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=forkserver_context())
-    list(pool.map(noop, range(workers)))
-    return pool
+    with pool:
+        list(pool.map(noop, range(workers)))
+        yield pool
 
 
 def time_on_pools(kind: str, counts: list[int], repeats: int, fn, arguments) -> dict:
@@ -129,7 +133,7 @@ def time_on_pools(kind: str, counts: list[int], repeats: int, fn, arguments) -> 
     timings = {}
     for workers in counts:
         calls = list(zip(*arguments(workers)))
-        with make_pool(kind, workers) as pool:
+        with started_pool(kind, workers) as pool:
             def run() -> None:
                 list(pool.map(fn, *calls))
             run()
