@@ -190,12 +190,16 @@ def loglog_plot(path: Path, series: dict[str, tuple[list[float], list[float]]], 
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.2), squeeze=False)
+    xs = {ax: set() for ax in axes[0]}
     for label, (x, y) in series.items():
         ax = axes[0][panel_of(label) if panel_of else 0]
         (ax.loglog if log else ax.plot)(x, y, "o-", ms=4, label=label.split(": ", 1)[-1])
+        xs[ax].update(x)
         if ": " in label:
             ax.set_title(label.split(": ", 1)[0])
     for ax in axes[0]:
+        if not log and xs[ax]:
+            ax.set_xticks(sorted(xs[ax]))  # the measured worker counts, not 1.2, 1.4 ...
         if diagonal:
             low, high = ax.get_xlim()
             ax.plot([low, high], [low, high], color="k", ls="--", lw=0.8, label=diagonal)
