@@ -108,7 +108,7 @@ def test_threads_vs_processes_pure_python_darts_estimate_pi():
 
 def test_scaling_writes_its_table_and_plot(tmp_path):
     stdout = _run_ok("scaling.py", "--workers", "1,2", "--pi-darts", "1e6", "--ising-L", "32", "--ising-sweeps", "16",
-                     "--lj-cells", "5", "--lj-steps", "4", outdir=tmp_path)
+                     "--lj-cells", "5", "--lj-steps", "16", outdir=tmp_path)
     assert "| driver (model), scaling | 1 worker | 2 workers |" in stdout
     assert stdout.count(" strong | ") == stdout.count(" weak | ") == 3
     with h5py.File(tmp_path / "scaling.h5") as handle:
@@ -119,14 +119,15 @@ def test_scaling_writes_its_table_and_plot(tmp_path):
     assert work[("batch (pi), weak", 1)] == 1e6
     # weak Ising on 1 of 2 workers: L = 32 / sqrt(2) = 22.6 -> 22 (even); 16 sweeps
     assert work[("lockstep (Ising), weak", 1)] == 22 * 22 * 16
-    # weak LJ on 1 of 2 workers: cells = 5 / 2^(1/3) = 3.97 -> 4; 4 cells^3 atoms, 4 steps
-    assert work[("lockstep (LJ), weak", 1)] == 4 * 4**3 * 4 and work[("lockstep (LJ), strong", 1)] == 4 * 5**3 * 4
+    # weak LJ on 1 of 2 workers: cells = 5 / 2^(1/3) = 3.97 -> 4; 4 cells^3 atoms, 16 steps
+    assert work[("lockstep (LJ), weak", 1)] == 4 * 4**3 * 16 and work[("lockstep (LJ), strong", 1)] == 4 * 5**3 * 16
 
 
 def test_scaling_and_threads_vs_processes_refuse_bad_input_in_one_line(tmp_path):
     for script, args, message in [
             ("scaling.py", ("--workers", "0"), "worker counts must be >= 1"),
             ("scaling.py", ("--ising-L", "33"), "L must be even (got 33)"),
+            ("scaling.py", ("--lj-steps", "4"), "steps [steps] must be in [16,"),
             ("scaling.py", ("--workers", "4096"), "no worker count in [4096] fits"),
             ("threads_vs_processes.py", ("--workers", "two"), "expected comma-separated whole numbers"),
             ("threads_vs_processes.py", ("--seconds", "0"), "--seconds and --write-mb must be > 0")]:
