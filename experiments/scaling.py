@@ -11,6 +11,10 @@ each model run once on the largest worker count, before anything is timed.
   is the strong-scaling problem.  Efficiency is the rate per worker against the
   1-worker rate, (work_W / TW / W) / (work_1 / T1).
 
+``--studies`` picks them: batch, ising, lj (the default), and mpi, the batch
+study on MPI ranks (``--executor mpi``, ranks spawned by simcore: their start
+is in the wall time, as the pool's is).
+
 Problems (options): pi ``--pi-darts`` darts per worker (strong: times the
 largest worker count; 64 partitions); Ising ``--ising-L`` (2D, T = 2.269,
 ``--ising-sweeps`` sweeps, no thermalisation); LJ ``--lj-cells`` (4 cells^3
@@ -26,7 +30,7 @@ On the 16-core device machine (DESIGN.md section 8 targets: batch 1 -> 16 >= 90 
 lockstep with Ising L=4096 and LJ 256k atoms 1 -> 16 >= 75 %), one command:
 
     python experiments/scaling.py --workers 1,2,4,8,16 --pi-darts 1e9 --ising-L 4096 --ising-sweeps 1000 \\
-        --lj-cells 40 --lj-steps 200 --repeats 1 --outdir /tmp/scaling
+        --lj-cells 40 --lj-steps 200 --repeats 1 --studies batch,mpi,ising,lj --outdir /tmp/scaling
 
 That is about 3-4 minutes there, an estimate from this 2-core machine's 1-worker
 rates (pi 1.1 ns a dart, Ising 1.3 ns a site update, LJ 360 ns an atom-step plus
@@ -67,6 +71,7 @@ def problems(args: argparse.Namespace, workers: int, largest: int, weak: bool) -
     partitions = max(16, largest)
     return {
         "batch (pi)": (dict(samples=darts, partitions=PI_PARTITIONS), float(darts)),
+        "batch (pi, MPI ranks)": (dict(samples=darts, partitions=PI_PARTITIONS), float(darts)),
         "lockstep (Ising)": (dict(L=side, T=2.269, sweeps=args.ising_sweeps, thermalize=0, partitions=partitions),
                              float(side * side * args.ising_sweeps)),
         "lockstep (LJ)": (dict(cells=cells, steps=args.lj_steps, partitions=partitions),
@@ -74,13 +79,34 @@ def problems(args: argparse.Namespace, workers: int, largest: int, weak: bool) -
     }
 
 
-MODEL_OF = {"batch (pi)": "pi", "lockstep (Ising)": "ising", "lockstep (LJ)": "lj"}
+#: Each study's model and executor.
+RUNS_OF = {"batch (pi)": ("pi", "process"), "batch (pi, MPI ranks)": ("pi", "mpi"),
+           "lockstep (Ising)": ("ising", "process"), "lockstep (LJ)": ("lj", "process")}
+#: ``--studies`` names.
+STUDY_NAMED = {"batch": "batch (pi)", "mpi": "batch (pi, MPI ranks)", "ising": "lockstep (Ising)",
+               "lj": "lockstep (LJ)"}
+
+
+def chosen(args: argparse.Namespace) -> list[str]:
+    """The studies ``--studies`` names, in their table order."""
+    return [study for name, study in STUDY_NAMED.items() if name in args.studies]
+
+
+def study_names(text: str) -> list[str]:
+    """``"batch,lj"`` -> ``["batch", "lj"]``, each a key of STUDY_NAMED (argparse type)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in STUDY_NAMED]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"studies are a comma-separated list of {', '.join(STUDY_NAMED)} "
+                                         f"(got {text!r})")
+    return names
 
 
 def wall_seconds(study: str, params: dict, workers: int, directory: Path) -> float:
-    """One run of ``study`` with ``params`` on ``workers`` process workers: the engine's wall time [s]."""
-    out = directory / f"{MODEL_OF[study]}.h5"
-    res = simcore.run(MODEL_OF[study], workers=workers, executor="process", checkpoint_every=0, seed=1,
+    """One run of ``study`` with ``params`` on ``workers`` workers (or MPI ranks): the engine's wall time [s]."""
+    model, executor = RUNS_OF[study]
+    out = directory / f"{model}.h5"
+    res = simcore.run(model, workers=workers, executor=executor, checkpoint_every=0, seed=1,
                       out=str(out), force=True, **params)
     seconds = float(res.attrs["wall_seconds"])
     out.unlink()
@@ -91,15 +117,17 @@ def check(args: argparse.Namespace, counts: list[int]) -> None:
     """Validate every run's parameters before anything runs (simcore.ConfigError names the bad one)."""
     for weak in (False, True):
         for workers in counts:
-            for study, (params, _) in problems(args, workers, max(counts), weak).items():
-                prepare(MODEL_OF[study], dict(params, workers=workers), force=True)
+            for study in chosen(args):
+                model, executor = RUNS_OF[study]
+                params = problems(args, workers, max(counts), weak)[study][0]
+                prepare(model, dict(params, workers=workers, executor=executor), force=True)
 
 
 def warm_up(args: argparse.Namespace, largest: int, directory: Path) -> None:
     """Start the forkserver and run every model once, small, on ``largest`` workers (untimed)."""
     tiny = argparse.Namespace(pi_darts=1e5, ising_L=max(32, 2 * largest), ising_sweeps=16, lj_cells=5, lj_steps=16)
-    for study, (params, _) in problems(tiny, largest, largest, weak=False).items():
-        wall_seconds(study, params, largest, directory)
+    for study in chosen(args):
+        wall_seconds(study, problems(tiny, largest, largest, weak=False)[study][0], largest, directory)
 
 
 def measure(args: argparse.Namespace, counts: list[int], directory: Path) -> list[dict]:
@@ -108,7 +136,7 @@ def measure(args: argparse.Namespace, counts: list[int], directory: Path) -> lis
     rows = []
     for weak in (False, True):
         kind = "weak" if weak else "strong"
-        for study in MODEL_OF:
+        for study in chosen(args):
             timings, work = {}, {}
             for workers in counts:
                 params, work[workers] = problems(args, workers, largest, weak)[study]
@@ -140,6 +168,9 @@ def main() -> None:
     parser.add_argument("--ising-sweeps", type=int, default=200, help="Ising sweeps a run")
     parser.add_argument("--lj-cells", type=int, default=40, help="LJ fcc cells a side (4 cells^3 atoms)")
     parser.add_argument("--lj-steps", type=int, default=50, help="LJ steps a run")
+    parser.add_argument("--studies", type=study_names, default=["batch", "ising", "lj"],
+                        help="which to run, of batch, mpi (the batch study on MPI ranks: needs pip install -e "
+                             "'.[mpi]'), ising, lj (default: batch,ising,lj)")
     args = parser.parse_args()
     counts = [w for w in args.workers if w <= usable_cores()]
     if not counts:
