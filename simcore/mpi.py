@@ -97,8 +97,7 @@ def _coordinate(connection, workers: int, path: list[str]) -> None:
                 break
             task_id, fn, args = message
             pool.submit(fn, *args).add_done_callback(lambda future, task_id=task_id: reply(task_id, future))
-    MPI.Finalize()  # a multiprocessing child ends with os._exit, which skips mpi4py's atexit finalize: without
-    # it the process manager sees the singleton die and kills its group
+    MPI.Finalize()  # now, not at exit: the process manager must see the singleton finalize, or it kills the group
 
 
 def _remove_orphaned_mpich_files(since: float) -> None:
