@@ -81,23 +81,30 @@ def _cell_of(p, box, ncell):
 
 
 @numba.njit(**JIT_FLAGS)
-def _bin_atoms(xref, box, ncell, a, b, own):
-    """Cells of the atoms of [a, b) (``own``) or of the others: (cell, start, order, sorted_x).
-
-    ``cell`` is every atom's cell; ``order`` the binned atoms sorted by cell
-    (counting sort: a cell's atoms in index order), ``sorted_x`` their
-    positions in that order, ``start[c]`` the first of cell c.  Cells (x, y,
-    z) are numbered ``(x * ncell + y) * ncell + z``, so a run of cells along
-    z is one contiguous run of sorted atoms.
-    """
+def _cells(xref, box, ncell):
+    """Cell of every atom: cells (x, y, z) are numbered ``(x * ncell + y) * ncell + z``."""
     n = xref.shape[1]
     cell = np.empty(n, dtype=np.int64)
-    start = np.zeros(ncell**3 + 1, dtype=np.int64)
     for i in range(n):
         cx = _cell_of(xref[0, i], box, ncell)
         cy = _cell_of(xref[1, i], box, ncell)
         cz = _cell_of(xref[2, i], box, ncell)
         cell[i] = (cx * ncell + cy) * ncell + cz
+    return cell
+
+
+@numba.njit(**JIT_FLAGS)
+def _bin_atoms(xref, cell, ncell, a, b, own):
+    """The atoms of [a, b) (``own``) or the others, sorted by their ``cell``: (start, order, sorted_x).
+
+    ``order`` holds the binned atoms sorted by cell (counting sort: a cell's
+    atoms in index order), ``sorted_x`` their positions in that order,
+    ``start[c]`` the first of cell c.  A run of cells along z is one
+    contiguous run of sorted atoms.
+    """
+    n = xref.shape[1]
+    start = np.zeros(ncell**3 + 1, dtype=np.int64)
+    for i in range(n):
         if (a <= i < b) == own:
             start[cell[i] + 1] += 1
     for c in range(ncell**3):
@@ -111,7 +118,7 @@ def _bin_atoms(xref, box, ncell, a, b, own):
             order[m] = i
             sorted_x[m, 0], sorted_x[m, 1], sorted_x[m, 2] = xref[0, i], xref[1, i], xref[2, i]
             fill[cell[i]] += 1
-    return cell, start, order, sorted_x
+    return start, order, sorted_x
 
 
 @numba.njit(inline="always", **JIT_FLAGS)
@@ -144,11 +151,12 @@ def _scan(px, py, pz, lo, hi, rlist2, order, sorted_x, kind, slots, kinds, first
 
 
 @numba.njit(**JIT_FLAGS)
-def _cell_pairs(xref, box, rlist2, a, b, ncell, span, own, others, capacity, slots, kinds, counts):
+def _cell_pairs(xref, box, rlist2, a, b, ncell, span, cell, own, others, capacity, slots, kinds, counts):
     """Neighbours of atoms [a, b) in the (2 span + 1)^3 cells around each, up to ``capacity`` an atom.
 
-    ``own`` and ``others`` are :func:`_bin_atoms` of the atoms of [a, b)
-    and of the rest.  The others are scanned in every cell of the stencil;
+    ``cell`` is every atom's cell (:func:`_cells`); ``own`` and ``others``
+    are :func:`_bin_atoms` of the atoms of [a, b) and of the rest.  The
+    others are scanned in every cell of the stencil;
     the partition's own atoms in its forward half only (and, in the atom's
     own cell, those after it), so each pair inside the partition is found
     once.  Atom ``a + i`` owns ``capacity + 1`` slots from
@@ -157,8 +165,8 @@ def _cell_pairs(xref, box, rlist2, a, b, ncell, span, own, others, capacity, slo
     False if some atom has more than ``capacity`` (``counts`` then holds the
     true counts).
     """
-    cell, start, order, sorted_x = own
-    _, other_start, other_order, other_x = others
+    start, order, sorted_x = own
+    other_start, other_order, other_x = others
     rank = np.empty(b - a, dtype=np.int64)  # each own atom's place in the sorted order
     for m in range(order.shape[0]):
         rank[order[m] - a] = m
@@ -217,17 +225,18 @@ def build_neighbours(xref, box, rlist, a, b):
     n = xref.shape[1]
     span = 2
     ncell = int(math.floor(box * span / rlist))
-    own = _bin_atoms(xref, box, ncell, a, b, True)
-    others = _bin_atoms(xref, box, ncell, a, b, False)
+    cell = _cells(xref, box, ncell)
+    own = _bin_atoms(xref, cell, ncell, a, b, True)
+    others = _bin_atoms(xref, cell, ncell, a, b, False)
     counts = np.zeros(b - a, dtype=np.int64)
     capacity = min(n, int(1.5 * 4.0 / 3.0 * math.pi * rlist**3 * n / box**3) + 16)
     slots = np.empty((b - a) * (capacity + 1), dtype=np.int32)
     kinds = np.empty((b - a) * (capacity + 1), dtype=np.uint8)
-    if not _cell_pairs(xref, box, rlist2, a, b, ncell, span, own, others, capacity, slots, kinds, counts):
+    if not _cell_pairs(xref, box, rlist2, a, b, ncell, span, cell, own, others, capacity, slots, kinds, counts):
         capacity = counts.max()
         slots = np.empty((b - a) * (capacity + 1), dtype=np.int32)
         kinds = np.empty((b - a) * (capacity + 1), dtype=np.uint8)
-        _cell_pairs(xref, box, rlist2, a, b, ncell, span, own, others, capacity, slots, kinds, counts)
+        _cell_pairs(xref, box, rlist2, a, b, ncell, span, cell, own, others, capacity, slots, kinds, counts)
     neighbours = np.empty(counts.sum(), dtype=np.int32)
     images = np.empty(counts.sum(), dtype=np.uint8)
     bounds = np.empty(SEGMENTS * (b - a) + 1, dtype=np.int64)
