@@ -36,8 +36,9 @@ That is about 3-4 minutes there, an estimate from this 2-core machine's 1-worker
 rates (pi 1.1 ns a dart, Ising 1.3 ns a site update, LJ 360 ns an atom-step plus
 about 1.8 s of set-up at 256k atoms): the 1-worker strong runs take about 18 s
 (pi), 22 s (Ising) and 20 s (LJ), each study about twice that over five worker
-counts, plus 15 weak runs of about 1.1-1.4 s, if the drivers scale.  A smoke run: ``--workers 1,2 --pi-darts 1e6 --ising-L 32
---ising-sweeps 16 --lj-cells 5 --lj-steps 16``.
+counts, plus 15 weak runs of about 1.1-1.4 s, if the drivers scale.  A smoke
+run: ``--workers 1,2 --pi-darts 1e6 --ising-L 32 --ising-sweeps 16 --lj-cells 5
+--lj-steps 16``.
 """
 from __future__ import annotations
 
@@ -63,19 +64,17 @@ def even(value: float) -> int:
 
 
 def problems(args: argparse.Namespace, workers: int, largest: int, weak: bool) -> dict[str, tuple[dict, float]]:
-    """Each model's parameters on ``workers`` workers, and its work (darts, site updates, atom-steps)."""
+    """Each model's parameters on ``workers`` workers, and its work (darts, site updates, atom-steps), by model."""
     share = workers / largest if weak else 1.0
     darts = round(args.pi_darts * (workers if weak else largest))
     side = even(args.ising_L * math.sqrt(share)) if weak and workers < largest else args.ising_L
     cells = max(1, round(args.lj_cells * share ** (1 / 3)))
     partitions = max(16, largest)
     return {
-        "batch (pi)": (dict(samples=darts, partitions=PI_PARTITIONS), float(darts)),
-        "batch (pi, MPI ranks)": (dict(samples=darts, partitions=PI_PARTITIONS), float(darts)),
-        "lockstep (Ising)": (dict(L=side, T=2.269, sweeps=args.ising_sweeps, thermalize=0, partitions=partitions),
-                             float(side * side * args.ising_sweeps)),
-        "lockstep (LJ)": (dict(cells=cells, steps=args.lj_steps, partitions=partitions),
-                          float(4 * cells**3 * args.lj_steps)),
+        "pi": (dict(samples=darts, partitions=PI_PARTITIONS), float(darts)),
+        "ising": (dict(L=side, T=2.269, sweeps=args.ising_sweeps, thermalize=0, partitions=partitions),
+                  float(side * side * args.ising_sweeps)),
+        "lj": (dict(cells=cells, steps=args.lj_steps, partitions=partitions), float(4 * cells**3 * args.lj_steps)),
     }
 
 
@@ -119,7 +118,7 @@ def check(args: argparse.Namespace, counts: list[int]) -> None:
         for workers in counts:
             for study in chosen(args):
                 model, executor = RUNS_OF[study]
-                params = problems(args, workers, max(counts), weak)[study][0]
+                params = problems(args, workers, max(counts), weak)[model][0]
                 prepare(model, dict(params, workers=workers, executor=executor), force=True)
 
 
@@ -127,7 +126,7 @@ def warm_up(args: argparse.Namespace, largest: int, directory: Path) -> None:
     """Start the forkserver and run every model once, small, on ``largest`` workers (untimed)."""
     tiny = argparse.Namespace(pi_darts=1e5, ising_L=max(32, 2 * largest), ising_sweeps=16, lj_cells=5, lj_steps=16)
     for study in chosen(args):
-        wall_seconds(study, problems(tiny, largest, largest, weak=False)[study][0], largest, directory)
+        wall_seconds(study, problems(tiny, largest, largest, weak=False)[RUNS_OF[study][0]][0], largest, directory)
 
 
 def measure(args: argparse.Namespace, counts: list[int], directory: Path) -> list[dict]:
@@ -139,7 +138,7 @@ def measure(args: argparse.Namespace, counts: list[int], directory: Path) -> lis
         for study in chosen(args):
             timings, work = {}, {}
             for workers in counts:
-                params, work[workers] = problems(args, workers, largest, weak)[study]
+                params, work[workers] = problems(args, workers, largest, weak)[RUNS_OF[study][0]]
                 timings[workers] = timing_of([wall_seconds(study, params, workers, directory)
                                               for _ in range(args.repeats)])
                 print(f"{study}, {kind}, {workers} worker(s): {params} -> {timings[workers].median:.3g} s",

@@ -97,8 +97,8 @@ def progress_text(status: str, counters: dict[str, int]) -> str:
     if "steps_done" in counters:
         where = f"at step {counters['steps_done']} of {counters.get('steps', '?')}"
     else:
-        done = {name[:-5]: value for name, value in counters.items() if name.endswith("_done") and name[:-5] in counters}
-        where = ", ".join(f"with {value} of {counters[name]} {name} done" for name, value in done.items())
+        totals = [name[:-5] for name in counters if name.endswith("_done") and name[:-5] in counters]
+        where = ", ".join(f"with {counters[name + '_done']} of {counters[name]} {name} done" for name in totals)
     return f"{status}, resumable {where}".rstrip()
 
 
