@@ -16,7 +16,7 @@ executor is kept as asked, on every usable core (or the launcher's ranks).
 Where ``T`` comes from: the model declares ``cost(p)``, its estimated
 seconds on one core, from its own work count and its kernels' measured rate
 (BENCHMARKS.md, 2-core machine: ~1.1 ns a pi dart, ~50 ns a transport
-collision, ~1.3 ns an Ising site update, ~0.9 ns an N-body pair, ~360 ns an
+collision, ~1.3 ns an Ising site update, ~0.9 ns an N-body pair, ~220 ns an
 LJ atom-step).  It was chosen over timing a warm-up unit because it costs
 nothing, is known before anything runs (so ``--dry-run`` and the log can
 state it), and gives the same choice for the same config on a loaded or an

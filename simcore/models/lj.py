@@ -27,9 +27,12 @@ Random numbers (velocities, Langevin noise) are keyed by (seed, atom, step)
 and every sum runs in a fixed order, so results are bitwise the same for any
 worker count and executor, and after a resume: a worker that has no list (a
 new worker, a resumed run) rebuilds it from the stored reference positions,
-which gives the same list.  Another partition count changes only the
-rounding: pairs inside a partition are computed once (Newton's third law),
-pairs across partitions by both sides.
+which gives the same list.  The lists are full (each pair listed at both
+atoms) and each atom sums its own in a fixed order, so the forces and the
+trajectory are bitwise the same for any partition count too; another
+partition count changes only the rounding of the thermo sums.  Pair
+energies and virials are computed only on measured steps, as LAMMPS
+computes them only for its thermo output.
 
 Results (per atom unless said): ``potential_energy_per_atom``,
 ``total_energy_per_atom``, ``temperature``, ``pressure`` with blocking
@@ -46,6 +49,7 @@ import numpy as np
 from ..blocking import blocking
 from ..stats import Estimate
 from . import lj_kernels as kernels
+from . import lj_lists
 from .base import LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue, Trajectory, fold_into_box
 from .lammps_data import read_data
 
@@ -58,7 +62,7 @@ _PE, _VIRIAL, _TWICE_KE = 0, 1, 2
 
 #: Neighbour lists of the partitions this process worked on, possibly for several runs (a sweep's
 #: points, threads): (row_start, row_stop, atoms, box, list radius) -> (stamp, reference
-#: positions of the rows, offsets, neighbours).
+#: positions of the rows, lj_lists.NeighbourLists).
 _LISTS: dict[tuple, tuple] = {}
 
 
@@ -106,17 +110,17 @@ def _neighbours(p, state: np.ndarray, a: int, b: int):
     cached = _LISTS.get(key)
     if cached is not None and cached[0] == stamp and np.array_equal(cached[1], state[XREF, a:b]):
         return cached[2]
-    lists = kernels.build_neighbours(state[XREF], key[3], key[4], a, b)
+    lists = lj_lists.build(state[XREF], key[3], key[4], a, b)
     _LISTS[key] = (stamp, state[XREF, a:b].copy(), lists)
     return lists
 
 
-def _forces(p, state: np.ndarray, a: int, b: int) -> None:
-    bounds, neighbours, images = _neighbours(p, state, a, b)
+def _forces(p, state: np.ndarray, a: int, b: int, energies: bool) -> None:
+    """Forces on atoms a..b, and their pair energies and virials if ``energies`` (a measured step)."""
     cutoff = p["cutoff"]
     shift = 4.0 * (cutoff**-12 - cutoff**-6) if p["shift"] else 0.0
-    kernels.forces(state[X], box_side(p), cutoff, shift, a, b, bounds, neighbours, images, state[F],
-                   state[ENERGY], state[VIRIAL])
+    kernels.forces(state[X], box_side(p), cutoff, cutoff + p["skin"], shift, energies, _neighbours(p, state, a, b),
+                   state[F], state[ENERGY], state[VIRIAL])
 
 
 def _positions(state: np.ndarray) -> np.ndarray:
@@ -125,11 +129,11 @@ def _positions(state: np.ndarray) -> np.ndarray:
 
 
 def _init(p, seed, state, a, b) -> None:
-    positions, velocities, _ = _start(p, seed)
+    positions, velocities, box = _start(p, seed)
     start = np.zeros((WIDTH, len(positions)))  # every atom's position: the forces on atoms a..b need them all
-    start[X] = start[XREF] = positions.T
+    start[X] = start[XREF] = fold_into_box(positions, box).T  # a start file may hold atoms outside the box
     start[V] = velocities.T
-    _forces(p, start, a, b)
+    _forces(p, start, a, b, True)
     start[TWICE_KE] = float(np.sum(velocities * velocities))
     state[:, a:b] = start[:, a:b]
 
@@ -162,16 +166,16 @@ def _phase(p, seed, step, phase, state, a, b) -> None:
             state[XREF, a:b] = state[X, a:b]
             state[STAMP, a:b] = step + 1
     elif phase == 2:
-        _forces(p, state, a, b)
+        _forces(p, state, a, b, step >= p["thermalize"])  # energies only where a measurement follows
+        if not math.isfinite(np.sum(state[F, a:b])):
+            raise FloatingPointError(f"the forces are not finite at step {step}: the simulation blew up "
+                                     f"(dt = {p['dt']} too large, or atoms overlap)")
         if p["thermostat"] == "langevin":
             kernels.langevin(state[V], state[F], a, b, np.uint64(seed), step, 1.0 / p["damping"],
                              p["temperature"], p["dt"])
         kernels.kick(state[V], state[F], a, b, p["dt"])
         if nose_hoover:
             state[SPEED2, a:b] = np.einsum("ij,ij->j", state[V, a:b], state[V, a:b])
-        if not math.isfinite(kernels.column_sum(state[ENERGY], a, b)):
-            raise FloatingPointError(f"the energy is not finite at step {step}: the simulation blew up "
-                                     f"(dt = {p['dt']} too large, or atoms overlap)")
     elif nose_hoover:
         _nose_hoover_half(p, state, a, b, kernels.column_sum(state[SPEED2], 0, state.shape[1]))
 
@@ -225,8 +229,9 @@ def _check(p) -> None:
                          f"({box / 2:.4g} for {n} atoms at density {n / box**3:.4g}): use more cells")
 
 
-#: One atom-step of in.lj, checked list rebuilds included, one core [s] (BENCHMARKS.md: 358 ns, 2-core machine).
-SECONDS_PER_ATOM_STEP = 360e-9
+#: One measured atom-step of in.lj, checked list rebuilds included, one core [s] (BENCHMARKS.md: 220 ns,
+#: 2-core machine).
+SECONDS_PER_ATOM_STEP = 220e-9
 
 
 def _cost(p) -> float:

@@ -1,0 +1,305 @@
+"""Verlet neighbour lists of the Lennard-Jones model, laid out for a vectorised force loop.
+
+A partition's list covers its own atoms (the *locals*) and is *full*: every
+pair within the list radius ``rlist`` is listed at both of its atoms, so a
+force loop writes only its own atoms and needs no scatter to neighbours.
+
+The atoms a list refers to are *entries*: every atom, and each periodic
+image of an atom within ``rlist`` of the box (LAMMPS' ghost atoms), binned
+in cells and numbered in cell order.  Entry ``m`` is atom ``atom[m]``
+shifted by image ``image[m]`` (see :func:`image_shifts`), so the force loop
+reads plain positions, with no minimum-image arithmetic.  Each step gathers
+the positions of the entries the partition needs (its locals and their
+neighbours, listed in ``gathered``); two more entries past the last lie far
+from every atom: the *dummy* neighbour and the *padding* local.
+
+The lists are stored in blocks of ``LANES`` locals, transposed: the k-th
+neighbours of a block's locals are contiguous (a lane shorter than the
+block's longest list is padded with the dummy), so the force loop runs over
+a block's lanes as SIMD vectors.
+
+Everything is a function of the reference positions and [a, b): cells,
+sort orders and scans run in a fixed order, so any worker rebuilds the same
+list.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from .._jit import JIT_FLAGS
+
+#: Locals per block: the force loop's vector length (8 AVX-512 vectors of doubles).
+LANES = 64
+#: Image code ``(sx + 1) * 9 + (sy + 1) * 3 + (sz + 1)`` of a shift by (sx, sy, sz) boxes; 13 is none.
+NO_SHIFT = 13
+#: Image codes of the dummy neighbour and of the padding local: far from every atom and from each other.
+DUMMY, PADDING = 27, 28
+#: Cells have a side of at least rlist / SPAN, so the neighbours of an atom lie within SPAN cells of it.
+SPAN = 2
+
+
+class NeighbourLists(NamedTuple):
+    """A partition's full neighbour lists (see the module docstring); ``entries`` + 2 positions are gathered."""
+
+    entries: int  #: atoms and images binned; entry ``entries`` is the dummy, ``entries + 1`` the padding
+    gathered: np.ndarray  #: entries whose positions a step needs, the dummy and the padding included
+    gathered_atom: np.ndarray  #: atom of each gathered entry
+    gathered_image: np.ndarray  #: uint8 image code of each gathered entry
+    local_atom: np.ndarray  #: the partition's atoms, in lane order
+    local_entry: np.ndarray  #: entry of each lane (blocks * LANES; the padding past the last local)
+    block_start: np.ndarray  #: (blocks + 1,) start of each block in ``neighbours``
+    neighbours: np.ndarray  #: int32 entries: block b's k-th neighbour of lane l at block_start[b] + k LANES + l
+
+
+@numba.njit(**JIT_FLAGS)
+def image_shifts(box, rlist):
+    """(29, 3) shift of each image code [sigma]: codes 0..26 periodic images, PADDING and DUMMY far away."""
+    far = 10.0 * (box + rlist)
+    shifts = np.empty((29, 3))
+    for code in range(27):
+        shifts[code, 0] = (code // 9 - 1) * box
+        shifts[code, 1] = (code // 3 % 3 - 1) * box
+        shifts[code, 2] = (code % 3 - 1) * box
+    shifts[PADDING, :] = far
+    shifts[DUMMY, :] = -far
+    return shifts
+
+
+@numba.njit(inline="always", **JIT_FLAGS)
+def _cell_of(p, box, ncell):
+    """Cell (0..ncell-1) of a coordinate in [0, box); clamped, so rounding or a NaN cannot index outside."""
+    return max(0, min(int(p / box * ncell), ncell - 1))
+
+
+@numba.njit(inline="always", **JIT_FLAGS)
+def _images(cells, i, ncell):
+    """Ranges (lx, hx, ly, hy, lz, hz) of the shifts s (in boxes) that put atom i's cell + s ncell inside the
+    extended grid [-SPAN, ncell + SPAN) (SPAN < ncell / 2: one side at most)."""
+    cx, cy, cz = cells[0, i], cells[1, i], cells[2, i]
+    return (-1 if cx >= ncell - SPAN else 0, 1 if cx < SPAN else 0,
+            -1 if cy >= ncell - SPAN else 0, 1 if cy < SPAN else 0,
+            -1 if cz >= ncell - SPAN else 0, 1 if cz < SPAN else 0)
+
+
+@numba.njit(**JIT_FLAGS)
+def _bin_extended(xref, box, ncell):
+    """Every atom and its periodic images within SPAN cells of the box, sorted by extended cell.
+
+    Extended cells (gx, gy, gz), each in [-SPAN, ncell + SPAN), are numbered
+    ``((gx + SPAN) W + gy + SPAN) W + gz + SPAN`` with W = ncell + 2 SPAN, so
+    a run of cells along z is one contiguous run of entries.  Returns
+    (start, atom, image, position): entries of cell c are
+    ``start[c]:start[c + 1]``, in atom order, then image order.
+    """
+    n = xref.shape[1]
+    width = ncell + 2 * SPAN
+    cells = np.empty((3, n), dtype=np.int64)
+    for i in range(n):
+        for d in range(3):
+            cells[d, i] = _cell_of(xref[d, i], box, ncell)
+    where = np.empty(27 * n, dtype=np.int64)  # extended cell of each entry, in atom then image order
+    entries = 0
+    for i in range(n):
+        lx, hx, ly, hy, lz, hz = _images(cells, i, ncell)
+        for sx in range(lx, hx + 1):
+            for sy in range(ly, hy + 1):
+                for sz in range(lz, hz + 1):
+                    where[entries] = (((cells[0, i] + sx * ncell + SPAN) * width + cells[1, i] + sy * ncell + SPAN)
+                                      * width + cells[2, i] + sz * ncell + SPAN)
+                    entries += 1
+    start = np.zeros(width**3 + 1, dtype=np.int64)
+    for e in range(entries):
+        start[where[e] + 1] += 1
+    for c in range(width**3):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    atom = np.empty(entries, dtype=np.int64)
+    image = np.empty(entries, dtype=np.uint8)
+    position = np.empty((3, entries))
+    e = 0
+    for i in range(n):
+        lx, hx, ly, hy, lz, hz = _images(cells, i, ncell)
+        for sx in range(lx, hx + 1):
+            for sy in range(ly, hy + 1):
+                for sz in range(lz, hz + 1):
+                    m = fill[where[e]]
+                    fill[where[e]] += 1
+                    e += 1
+                    atom[m] = i
+                    image[m] = (sx + 1) * 9 + (sy + 1) * 3 + sz + 1
+                    position[0, m] = xref[0, i] + sx * box
+                    position[1, m] = xref[1, i] + sy * box
+                    position[2, m] = xref[2, i] + sz * box
+    return start, atom, image, position
+
+
+@numba.njit(**JIT_FLAGS)
+def _locals(start, atom, image, a, b):
+    """Entries of the atoms of [a, b) (unshifted), in entry (cell) order, and the cell of each."""
+    own = 0
+    for m in range(atom.shape[0]):
+        own += (a <= atom[m] < b) and image[m] == NO_SHIFT
+    entries = np.empty(own, dtype=np.int64)
+    cells = np.empty(own, dtype=np.int64)
+    s = 0
+    for c in range(start.shape[0] - 1):
+        for m in range(start[c], start[c + 1]):
+            if a <= atom[m] < b and image[m] == NO_SHIFT:
+                entries[s] = m
+                cells[s] = c
+                s += 1
+    return entries, cells
+
+
+@numba.njit(**JIT_FLAGS)
+def _candidates(start, position, cell, width, ids, xyz, used):
+    """Copy the entries around extended cell ``cell`` (ids, positions) into ``ids`` and ``xyz``; their count.
+
+    They are the (2 SPAN + 1)^2 runs of cells along z around it, each a
+    contiguous run of entries (unsigned indices: no wraparound test, so
+    LLVM vectorises the copy), and are marked ``used``: a step gathers
+    their positions.
+    """
+    count = numba.uint64(0)
+    for ox in range(-SPAN, SPAN + 1):
+        for oy in range(-SPAN, SPAN + 1):
+            centre = cell + (ox * width + oy) * width
+            lo, hi = numba.uint64(start[centre - SPAN]), numba.uint64(start[centre + SPAN + 1])
+            for m in range(lo, hi):
+                q = count + (m - lo)
+                ids[q] = m
+                used[m] = 1
+                xyz[0, q] = position[0, m]
+                xyz[1, q] = position[1, m]
+                xyz[2, q] = position[2, m]
+            count += hi - lo
+    return numba.int64(count)
+
+
+@numba.njit(**JIT_FLAGS)
+def _neighbours_of(entry, position, rlist2, ids, xyz, count, near, rows, lane):
+    """Candidates within ``rlist`` of ``entry`` (itself excluded) into ``rows[:, lane]``, in candidate order;
+    their count.
+
+    The distances are tested in one loop over contiguous arrays (LLVM
+    vectorises it), then the kept candidates are appended branch-free.
+    """
+    px, py, pz = position[0, entry], position[1, entry], position[2, entry]
+    for q in range(count):
+        dx = px - xyz[0, q]
+        dy = py - xyz[1, q]
+        dz = pz - xyz[2, q]
+        near[q] = (dx * dx + dy * dy + dz * dz < rlist2) & (ids[q] != entry)
+    k = 0
+    for q in range(count):
+        rows[k, lane] = ids[q]
+        k += near[q]
+    return k
+
+
+@numba.njit(**JIT_FLAGS)
+def _widest(start, width, local_cells):
+    """Most entries in the stencil of any local's cell: a bound on any list's length."""
+    widest = 1
+    for s in range(local_cells.shape[0]):
+        if s > 0 and local_cells[s] == local_cells[s - 1]:
+            continue
+        total = 0
+        for ox in range(-SPAN, SPAN + 1):
+            for oy in range(-SPAN, SPAN + 1):
+                centre = local_cells[s] + (ox * width + oy) * width
+                total += start[centre + SPAN + 1] - start[centre - SPAN]
+        widest = max(widest, total)
+    return widest
+
+
+@numba.njit(**JIT_FLAGS)
+def _scan_blocks(start, position, width, locals_, local_cells, rlist, density, used):
+    """(block_start, neighbours): the lists of the locals, a block of LANES at a time, transposed.
+
+    A cell's candidates are copied once for all its locals; a block's lists
+    are written into ``rows`` (one column a lane), padded with the dummy to
+    the longest, and appended row by row.
+    """
+    own, dummy = locals_.shape[0], position.shape[1]
+    widest = _widest(start, width, local_cells)
+    ids, xyz, near = np.empty(widest, dtype=np.int64), np.empty((3, widest)), np.empty(widest, dtype=np.uint8)
+    rows = np.empty((widest + 1, LANES), dtype=np.int32)
+    counts = np.zeros(LANES, dtype=np.int64)
+    blocks = (own + LANES - 1) // LANES
+    block_start = np.zeros(blocks + 1, dtype=np.int64)
+    expected = 1.2 * 4.0 / 3.0 * math.pi * rlist**3 * density * own  # the array grows if that is short
+    neighbours = np.empty(max(LANES, int(expected)), dtype=np.int32)
+    buffered = -1  # the cell whose candidates are in ids and xyz
+    candidates = 0
+    for block in range(blocks):
+        for lane in range(min(LANES, own - block * LANES)):
+            s = block * LANES + lane
+            if local_cells[s] != buffered:
+                buffered = local_cells[s]
+                candidates = _candidates(start, position, buffered, width, ids, xyz, used)
+            counts[lane] = _neighbours_of(locals_[s], position, rlist * rlist, ids, xyz, candidates, near, rows,
+                                          lane)
+        longest = counts.max()
+        end = block_start[block] + longest * LANES
+        block_start[block + 1] = end
+        if end > neighbours.shape[0]:
+            grown = np.empty(2 * end, dtype=np.int32)
+            grown[:block_start[block]] = neighbours[:block_start[block]]
+            neighbours = grown
+        for lane in range(LANES):
+            rows[counts[lane]:longest, lane] = dummy
+        neighbours[block_start[block]:end] = rows[:longest].ravel()
+        counts[:] = 0
+    return block_start, neighbours[:block_start[-1]]
+
+
+@numba.njit(**JIT_FLAGS)
+def _gathered(used, atom, image):
+    """The entries marked ``used``, then the dummy and the padding: (entry, atom, image code) of each."""
+    entries = atom.shape[0]
+    gathered = np.empty(used.sum() + 2, dtype=np.int64)
+    gathered_atom = np.zeros(gathered.shape[0], dtype=np.int64)  # dummy and padding: atom 0, shifted far
+    gathered_image = np.empty(gathered.shape[0], dtype=np.uint8)
+    q = 0
+    for m in range(entries):
+        if used[m]:
+            gathered[q], gathered_atom[q], gathered_image[q] = m, atom[m], image[m]
+            q += 1
+    gathered[q], gathered_image[q] = entries, DUMMY
+    gathered[q + 1], gathered_image[q + 1] = entries + 1, PADDING
+    return gathered, gathered_atom, gathered_image
+
+
+@numba.njit(**JIT_FLAGS)
+def _lists(xref, box, rlist, a, b):
+    """NeighbourLists' fields for atoms [a, b)."""
+    ncell = int(math.floor(box * SPAN / rlist))
+    width = ncell + 2 * SPAN
+    start, atom, image, position = _bin_extended(xref, box, ncell)
+    locals_, local_cells = _locals(start, atom, image, a, b)
+    used = np.zeros(atom.shape[0], dtype=np.uint8)
+    block_start, neighbours = _scan_blocks(start, position, width, locals_, local_cells, rlist,
+                                           xref.shape[1] / box**3, used)
+    gathered, gathered_atom, gathered_image = _gathered(used, atom, image)
+    own = locals_.shape[0]
+    local_entry = np.full(block_start.shape[0] * LANES - LANES, atom.shape[0] + 1, dtype=np.int64)  # padding
+    local_entry[:own] = locals_
+    local_atom = np.empty(own, dtype=np.int64)
+    for s in range(own):
+        local_atom[s] = atom[locals_[s]]
+    return (atom.shape[0], gathered, gathered_atom, gathered_image, local_atom, local_entry, block_start,
+            neighbours)
+
+
+def build(xref: np.ndarray, box: float, rlist: float, a: int, b: int) -> NeighbourLists:
+    """Full neighbour lists of atoms [a, b) within ``rlist`` (at most box / 2) of ``xref`` (3, N) in [0, box).
+
+    The images stay right while no atom is wrapped into the box, so
+    positions are wrapped only when a list is built.
+    """
+    return NeighbourLists(*_lists(xref, box, rlist, a, b))
