@@ -64,6 +64,9 @@ _PE, _VIRIAL, _TWICE_KE = 0, 1, 2
 #: points, threads): (row_start, row_stop, atoms, box, list radius) -> (stamp, reference
 #: positions of the rows, lj_lists.NeighbourLists).
 _LISTS: dict[tuple, tuple] = {}
+#: The atoms binned for those lists, once for all the partitions of a process:
+#: (atoms, box, list radius) -> (stamp, reference positions of all atoms, lj_lists.Bins).
+_BINS: dict[tuple, tuple] = {}
 
 
 @functools.lru_cache(maxsize=4)
@@ -110,9 +113,20 @@ def _neighbours(p, state: np.ndarray, a: int, b: int):
     cached = _LISTS.get(key)
     if cached is not None and cached[0] == stamp and np.array_equal(cached[1], state[XREF, a:b]):
         return cached[2]
-    lists = lj_lists.build(state[XREF], key[3], key[4], a, b)
+    lists = lj_lists.build(_bins(state, stamp, *key[2:]), a, b)
     _LISTS[key] = (stamp, state[XREF, a:b].copy(), lists)
     return lists
+
+
+def _bins(state: np.ndarray, stamp: float, atoms: int, box: float, rlist: float) -> lj_lists.Bins:
+    """All atoms binned from the reference positions: the cached bins if they are of the same positions."""
+    key = (atoms, box, rlist)
+    cached = _BINS.get(key)
+    if cached is not None and cached[0] == stamp and np.array_equal(cached[1], state[XREF]):
+        return cached[2]
+    bins = lj_lists.bin_entries(state[XREF], box, rlist)
+    _BINS[key] = (stamp, state[XREF].copy(), bins)
+    return bins
 
 
 def _forces(p, state: np.ndarray, a: int, b: int, energies: bool) -> None:
@@ -250,6 +264,7 @@ def _warm() -> None:
         _phase(p, 1, 0, phase, state, 0, n)
     _measure(p, state, 0, n, np.zeros(3))
     _LISTS.clear()
+    _BINS.clear()
 
 
 MODEL = LockstepModel(

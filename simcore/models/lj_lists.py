@@ -276,15 +276,11 @@ def _gathered(used, atom, image):
 
 
 @numba.njit(**JIT_FLAGS)
-def _lists(xref, box, rlist, a, b):
-    """NeighbourLists' fields for atoms [a, b)."""
-    ncell = int(math.floor(box * SPAN / rlist))
-    width = ncell + 2 * SPAN
-    start, atom, image, position = _bin_extended(xref, box, ncell)
+def _lists(start, atom, image, position, width, rlist, density, a, b):
+    """NeighbourLists' fields for atoms [a, b), from the binned entries (:func:`_bin_extended`)."""
     locals_, local_cells = _locals(start, atom, image, a, b)
     used = np.zeros(atom.shape[0], dtype=np.uint8)
-    block_start, neighbours = _scan_blocks(start, position, width, locals_, local_cells, rlist,
-                                           xref.shape[1] / box**3, used)
+    block_start, neighbours = _scan_blocks(start, position, width, locals_, local_cells, rlist, density, used)
     gathered, gathered_atom, gathered_image = _gathered(used, atom, image)
     own = locals_.shape[0]
     local_entry = np.full(block_start.shape[0] * LANES - LANES, atom.shape[0] + 1, dtype=np.int64)  # padding
@@ -296,10 +292,33 @@ def _lists(xref, box, rlist, a, b):
             neighbours)
 
 
-def build(xref: np.ndarray, box: float, rlist: float, a: int, b: int) -> NeighbourLists:
-    """Full neighbour lists of atoms [a, b) within ``rlist`` (at most box / 2) of ``xref`` (3, N) in [0, box).
+class Bins(NamedTuple):
+    """Every atom and its periodic images near the box, binned in cells (:func:`bin_entries`)."""
+
+    rlist: float  #: the list radius [sigma]
+    density: float  #: atoms per unit volume [sigma^-3]
+    width: int  #: cells a side of the extended grid
+    start: np.ndarray  #: entries of extended cell c: start[c]:start[c + 1]
+    atom: np.ndarray  #: atom of each entry
+    image: np.ndarray  #: uint8 image code of each entry
+    position: np.ndarray  #: (3, entries) position of each entry [sigma]
+
+
+def bin_entries(xref: np.ndarray, box: float, rlist: float) -> Bins:
+    """Bin every atom of ``xref`` (3, N) in [0, box), and its images within ``rlist`` of the box, in cells.
+
+    The same for every partition: a process that builds the lists of
+    several partitions from the same positions bins once.
+    """
+    ncell = int(math.floor(box * SPAN / rlist))
+    return Bins(rlist, xref.shape[1] / box**3, ncell + 2 * SPAN, *_bin_extended(xref, box, ncell))
+
+
+def build(bins: Bins, a: int, b: int) -> NeighbourLists:
+    """Full neighbour lists of atoms [a, b) within the list radius (at most box / 2), from ``bins``.
 
     The images stay right while no atom is wrapped into the box, so
     positions are wrapped only when a list is built.
     """
-    return NeighbourLists(*_lists(xref, box, rlist, a, b))
+    return NeighbourLists(*_lists(bins.start, bins.atom, bins.image, bins.position, bins.width, bins.rlist,
+                                  bins.density, a, b))
