@@ -18,7 +18,8 @@ def _brute_pairs(x, box, radius):
 
 def _listed(x, box, radius, a, b):
     """[(i, j, d)] of lj_lists.build for partition [a, b), d from the listed entry's image; and the lists."""
-    lists = lj_lists.build(lj_lists.bin_entries(np.ascontiguousarray(x.T), box, radius), a, b)
+    xref = np.ascontiguousarray(x.T)
+    lists = lj_lists.build(xref, lj_lists.bin_atoms(xref, box, radius), a, b)
     xe = kernels.gather_entries(np.ascontiguousarray(x.T), lj_lists.image_shifts(box, radius), lists.entries,
                                 lists.gathered, lists.gathered_atom, lists.gathered_image)
     atom_of = dict(zip(lists.gathered, lists.gathered_atom))
@@ -68,9 +69,10 @@ def _partitioned_forces(x, moved, box, rc, skin, shift, cuts, energies=True):
     """force (3, N), energy (N,) and virial (N,) of ``moved`` from the lists of ``x``, partition by partition."""
     atoms = len(x)
     force, energy, virial = np.zeros((3, atoms)), np.zeros(atoms), np.zeros(atoms)  # kernels take (3, N) tables
-    bins = lj_lists.bin_entries(np.ascontiguousarray(x.T), box, rc + skin)
+    xref = np.ascontiguousarray(x.T)
+    bins = lj_lists.bin_atoms(xref, box, rc + skin)
     for a, b in zip(cuts, cuts[1:]):
-        lists = lj_lists.build(bins, a, b)
+        lists = lj_lists.build(xref, bins, a, b)
         kernels.forces(np.ascontiguousarray(moved.T), box, rc, rc + skin, shift, energies, lists, force, energy,
                        virial)
     return force, energy, virial

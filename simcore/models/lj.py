@@ -64,7 +64,7 @@ _PE, _VIRIAL, _TWICE_KE = 0, 1, 2
 #: points, threads): (row_start, row_stop, atoms, box, list radius) -> (stamp, reference
 #: positions of the rows, lj_lists.NeighbourLists).
 _LISTS: dict[tuple, tuple] = {}
-#: The atoms binned for those lists, once for all the partitions of a process:
+#: The atoms sorted by cell for those lists, once for all the partitions of a process:
 #: (atoms, box, list radius) -> (stamp, reference positions of all atoms, lj_lists.Bins).
 _BINS: dict[tuple, tuple] = {}
 
@@ -113,18 +113,18 @@ def _neighbours(p, state: np.ndarray, a: int, b: int):
     cached = _LISTS.get(key)
     if cached is not None and cached[0] == stamp and np.array_equal(cached[1], state[XREF, a:b]):
         return cached[2]
-    lists = lj_lists.build(_bins(state, stamp, *key[2:]), a, b)
+    lists = lj_lists.build(state[XREF], _bins(state, stamp, *key[2:]), a, b)
     _LISTS[key] = (stamp, state[XREF, a:b].copy(), lists)
     return lists
 
 
 def _bins(state: np.ndarray, stamp: float, atoms: int, box: float, rlist: float) -> lj_lists.Bins:
-    """All atoms binned from the reference positions: the cached bins if they are of the same positions."""
+    """All atoms sorted by cell from the reference positions: the cached sort if of the same positions."""
     key = (atoms, box, rlist)
     cached = _BINS.get(key)
     if cached is not None and cached[0] == stamp and np.array_equal(cached[1], state[XREF]):
         return cached[2]
-    bins = lj_lists.bin_entries(state[XREF], box, rlist)
+    bins = lj_lists.bin_atoms(state[XREF], box, rlist)
     _BINS[key] = (stamp, state[XREF].copy(), bins)
     return bins
 

@@ -75,65 +75,97 @@ def _cell_of(p, box, ncell):
     return max(0, min(int(p / box * ncell), ncell - 1))
 
 
-@numba.njit(inline="always", **JIT_FLAGS)
-def _images(cells, i, ncell):
-    """Ranges (lx, hx, ly, hy, lz, hz) of the shifts s (in boxes) that put atom i's cell + s ncell inside the
-    extended grid [-SPAN, ncell + SPAN) (SPAN < ncell / 2: one side at most)."""
-    cx, cy, cz = cells[0, i], cells[1, i], cells[2, i]
-    return (-1 if cx >= ncell - SPAN else 0, 1 if cx < SPAN else 0,
-            -1 if cy >= ncell - SPAN else 0, 1 if cy < SPAN else 0,
-            -1 if cz >= ncell - SPAN else 0, 1 if cz < SPAN else 0)
+@numba.njit(**JIT_FLAGS)
+def _sort_by_cell(xref, box, ncell):
+    """(start, atoms, cell): the atoms sorted by cell (counting sort: a cell's atoms in index order), cell c
+    holding ``atoms[start[c]:start[c + 1]]``, and each atom's cell, numbered ``(x ncell + y) ncell + z``."""
+    n = xref.shape[1]
+    cell = np.empty(n, dtype=np.int64)
+    start = np.zeros(ncell**3 + 1, dtype=np.int64)
+    for i in range(n):
+        cell[i] = ((_cell_of(xref[0, i], box, ncell) * ncell + _cell_of(xref[1, i], box, ncell)) * ncell
+                   + _cell_of(xref[2, i], box, ncell))
+        start[cell[i] + 1] += 1
+    for c in range(ncell**3):
+        start[c + 1] += start[c]
+    atoms = np.empty(n, dtype=np.int64)
+    fill = start[:-1].copy()
+    for i in range(n):
+        atoms[fill[cell[i]]] = i
+        fill[cell[i]] += 1
+    return start, atoms, cell
 
 
 @numba.njit(**JIT_FLAGS)
-def _bin_extended(xref, box, ncell):
-    """Every atom and its periodic images within SPAN cells of the box, sorted by extended cell.
+def _region(cell, ncell, a, b):
+    """The extended cells within SPAN cells (per axis) of a cell of an atom of [a, b): (width^3,) flags.
 
     Extended cells (gx, gy, gz), each in [-SPAN, ncell + SPAN), are numbered
-    ``((gx + SPAN) W + gy + SPAN) W + gz + SPAN`` with W = ncell + 2 SPAN, so
-    a run of cells along z is one contiguous run of entries.  Returns
-    (start, atom, image, position): entries of cell c are
-    ``start[c]:start[c + 1]``, in atom order, then image order.
+    ``((gx + SPAN) W + gy + SPAN) W + gz + SPAN`` with W = ncell + 2 SPAN.
     """
-    n = xref.shape[1]
     width = ncell + 2 * SPAN
-    cells = np.empty((3, n), dtype=np.int64)
-    for i in range(n):
-        for d in range(3):
-            cells[d, i] = _cell_of(xref[d, i], box, ncell)
-    where = np.empty(27 * n, dtype=np.int64)  # extended cell of each entry, in atom then image order
-    entries = 0
-    for i in range(n):
-        lx, hx, ly, hy, lz, hz = _images(cells, i, ncell)
-        for sx in range(lx, hx + 1):
-            for sy in range(ly, hy + 1):
-                for sz in range(lz, hz + 1):
-                    where[entries] = (((cells[0, i] + sx * ncell + SPAN) * width + cells[1, i] + sy * ncell + SPAN)
-                                      * width + cells[2, i] + sz * ncell + SPAN)
-                    entries += 1
+    flags = np.zeros((width, width, width), dtype=np.uint8)
+    for i in range(a, b):
+        c = cell[i]
+        flags[c // (ncell * ncell) + SPAN, c // ncell % ncell + SPAN, c % ncell + SPAN] = 1
+    for axis in range(3):  # dilate by SPAN along each axis in turn
+        grown = np.zeros_like(flags)
+        for x in range(width):
+            for y in range(width):
+                for z in range(width):
+                    if flags[x, y, z]:
+                        for o in range(-SPAN, SPAN + 1):
+                            if axis == 0 and 0 <= x + o < width:
+                                grown[x + o, y, z] = 1
+                            elif axis == 1 and 0 <= y + o < width:
+                                grown[x, y + o, z] = 1
+                            elif axis == 2 and 0 <= z + o < width:
+                                grown[x, y, z + o] = 1
+        flags = grown
+    return flags.ravel()
+
+
+@numba.njit(inline="always", **JIT_FLAGS)
+def _unwrap(g, ncell):
+    """Extended cell coordinate ``g`` (0..ncell + 2 SPAN - 1): (its cell in the box, its shift in boxes)."""
+    return (g - SPAN + ncell) % ncell, (g - SPAN + ncell) // ncell - 1
+
+
+@numba.njit(**JIT_FLAGS)
+def _bin_region(xref, box, ncell, cell_start, cell_atoms, region):
+    """The entries of the extended cells flagged in ``region``: (start, atom, image, position).
+
+    Extended cell g holds the atoms of the box's cell g mod ncell, shifted
+    by floor(g / ncell) boxes: every atom, and each image within SPAN cells
+    of the box.  Entries of extended cell c are ``start[c]:start[c + 1]``, in
+    atom order, so a run of cells along z is one contiguous run of entries.
+    """
+    width = ncell + 2 * SPAN
     start = np.zeros(width**3 + 1, dtype=np.int64)
-    for e in range(entries):
-        start[where[e] + 1] += 1
-    for c in range(width**3):
-        start[c + 1] += start[c]
-    fill = start[:-1].copy()
-    atom = np.empty(entries, dtype=np.int64)
-    image = np.empty(entries, dtype=np.uint8)
-    position = np.empty((3, entries))
-    e = 0
-    for i in range(n):
-        lx, hx, ly, hy, lz, hz = _images(cells, i, ncell)
-        for sx in range(lx, hx + 1):
-            for sy in range(ly, hy + 1):
-                for sz in range(lz, hz + 1):
-                    m = fill[where[e]]
-                    fill[where[e]] += 1
-                    e += 1
-                    atom[m] = i
-                    image[m] = (sx + 1) * 9 + (sy + 1) * 3 + sz + 1
-                    position[0, m] = xref[0, i] + sx * box
-                    position[1, m] = xref[1, i] + sy * box
-                    position[2, m] = xref[2, i] + sz * box
+    for g in range(width**3):
+        if region[g]:
+            cx, cy, cz = _unwrap(g // (width * width), ncell)[0], _unwrap(g // width % width, ncell)[0], \
+                _unwrap(g % width, ncell)[0]
+            c = (cx * ncell + cy) * ncell + cz
+            start[g + 1] = cell_start[c + 1] - cell_start[c]
+    for g in range(width**3):
+        start[g + 1] += start[g]
+    atom = np.empty(start[-1], dtype=np.int64)
+    image = np.empty(start[-1], dtype=np.uint8)
+    position = np.empty((3, start[-1]))
+    for g in range(width**3):
+        if not region[g]:
+            continue
+        cx, sx = _unwrap(g // (width * width), ncell)
+        cy, sy = _unwrap(g // width % width, ncell)
+        cz, sz = _unwrap(g % width, ncell)
+        c = (cx * ncell + cy) * ncell + cz
+        for k in range(cell_start[c + 1] - cell_start[c]):
+            m, i = start[g] + k, cell_atoms[cell_start[c] + k]
+            atom[m], image[m] = i, (sx + 1) * 9 + (sy + 1) * 3 + sz + 1
+            position[0, m] = xref[0, i] + sx * box
+            position[1, m] = xref[1, i] + sy * box
+            position[2, m] = xref[2, i] + sz * box
     return start, atom, image, position
 
 
@@ -277,7 +309,7 @@ def _gathered(used, atom, image):
 
 @numba.njit(**JIT_FLAGS)
 def _lists(start, atom, image, position, width, rlist, density, a, b):
-    """NeighbourLists' fields for atoms [a, b), from the binned entries (:func:`_bin_extended`)."""
+    """NeighbourLists' fields for atoms [a, b), from the binned entries (:func:`_bin_region`)."""
     locals_, local_cells = _locals(start, atom, image, a, b)
     used = np.zeros(atom.shape[0], dtype=np.uint8)
     block_start, neighbours = _scan_blocks(start, position, width, locals_, local_cells, rlist, density, used)
@@ -293,32 +325,36 @@ def _lists(start, atom, image, position, width, rlist, density, a, b):
 
 
 class Bins(NamedTuple):
-    """Every atom and its periodic images near the box, binned in cells (:func:`bin_entries`)."""
+    """Every atom sorted by cell (:func:`bin_atoms`): what the lists of all partitions start from."""
 
+    box: float  #: box side [sigma]
     rlist: float  #: the list radius [sigma]
-    density: float  #: atoms per unit volume [sigma^-3]
-    width: int  #: cells a side of the extended grid
-    start: np.ndarray  #: entries of extended cell c: start[c]:start[c + 1]
-    atom: np.ndarray  #: atom of each entry
-    image: np.ndarray  #: uint8 image code of each entry
-    position: np.ndarray  #: (3, entries) position of each entry [sigma]
+    ncell: int  #: cells a side, each at least rlist / SPAN wide
+    cell_start: np.ndarray  #: atoms of cell c: cell_atoms[cell_start[c]:cell_start[c + 1]]
+    cell_atoms: np.ndarray  #: the atoms, sorted by cell
+    atom_cell: np.ndarray  #: the cell of each atom
 
 
-def bin_entries(xref: np.ndarray, box: float, rlist: float) -> Bins:
-    """Bin every atom of ``xref`` (3, N) in [0, box), and its images within ``rlist`` of the box, in cells.
+def bin_atoms(xref: np.ndarray, box: float, rlist: float) -> Bins:
+    """Sort every atom of ``xref`` (3, N), in [0, box), by cell of side at least ``rlist`` / SPAN.
 
     The same for every partition: a process that builds the lists of
-    several partitions from the same positions bins once.
+    several partitions from the same positions sorts once.
     """
     ncell = int(math.floor(box * SPAN / rlist))
-    return Bins(rlist, xref.shape[1] / box**3, ncell + 2 * SPAN, *_bin_extended(xref, box, ncell))
+    return Bins(box, rlist, ncell, *_sort_by_cell(xref, box, ncell))
 
 
-def build(bins: Bins, a: int, b: int) -> NeighbourLists:
-    """Full neighbour lists of atoms [a, b) within the list radius (at most box / 2), from ``bins``.
+def build(xref: np.ndarray, bins: Bins, a: int, b: int) -> NeighbourLists:
+    """Full neighbour lists of atoms [a, b) of ``xref`` within the list radius (at most box / 2).
 
-    The images stay right while no atom is wrapped into the box, so
+    Only the cells within reach of the partition's atoms are binned, so a
+    partition's build costs in proportion to its region, not to the whole
+    system.  The images stay right while no atom is wrapped into the box, so
     positions are wrapped only when a list is built.
     """
-    return NeighbourLists(*_lists(bins.start, bins.atom, bins.image, bins.position, bins.width, bins.rlist,
-                                  bins.density, a, b))
+    region = _region(bins.atom_cell, bins.ncell, a, b)
+    start, atom, image, position = _bin_region(xref, bins.box, bins.ncell, bins.cell_start, bins.cell_atoms,
+                                               region)
+    return NeighbourLists(*_lists(start, atom, image, position, bins.ncell + 2 * SPAN, bins.rlist,
+                                  xref.shape[1] / bins.box**3, a, b))

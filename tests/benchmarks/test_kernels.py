@@ -280,7 +280,7 @@ def test_lj_neighbour_list_build(benchmark, lammps_in_lj):
     run_steps()
     xref, box, radius, atoms = state[lj.XREF], lj.box_side(p), p["cutoff"] + p["skin"], state.shape[1]
     def build():
-        return lj_lists.build(lj_lists.bin_entries(xref, box, radius), 0, atoms)
+        return lj_lists.build(xref, lj_lists.bin_atoms(xref, box, radius), 0, atoms)
 
     lists = benchmark.pedantic(build, rounds=5, warmup_rounds=1)
     assert lists.block_start[-1] == len(lists.neighbours) > 0
