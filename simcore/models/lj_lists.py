@@ -4,9 +4,9 @@ A partition's list covers its own atoms (the *locals*) and is *full*: every
 pair within the list radius ``rlist`` is listed at both of its atoms, so a
 force loop writes only its own atoms and needs no scatter to neighbours.
 
-The atoms a list refers to are *entries*: every atom, and each periodic
-image of an atom within ``rlist`` of the box (LAMMPS' ghost atoms), binned
-in cells and numbered in cell order.  Entry ``m`` is atom ``atom[m]``
+The atoms a list refers to are *entries*: the atoms, and the periodic
+images of atoms near the box (LAMMPS' ghost atoms), of the cells within
+reach of the partition's atoms, numbered in cell order.  Entry ``m`` is atom ``atom[m]``
 shifted by image ``image[m]`` (see :func:`image_shifts`), so the force loop
 reads plain positions, with no minimum-image arithmetic.  Each step gathers
 the positions of the entries the partition needs (its locals and their
