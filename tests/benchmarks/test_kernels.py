@@ -234,7 +234,7 @@ def test_lj_in_lj_steps(benchmark, lammps_in_lj, case):
     neighbor_every, energies = LJ_STEP_CASES[case]
     cells, steps = (20, 20) if not benchmark.disabled else (4, 2)
     p, state, run_steps = _lj_in_lj(cells, steps, neighbor_every, energies)
-    benchmark.pedantic(run_steps, rounds=3, warmup_rounds=1)
+    benchmark.pedantic(run_steps, rounds=5, warmup_rounds=1)
     assert np.all(np.isfinite(state))
     if benchmark.disabled:
         return
