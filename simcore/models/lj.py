@@ -106,27 +106,27 @@ def tail_corrections(density: float, cutoff: float) -> tuple[float, float]:
     return energy, pressure
 
 
-def _neighbours(p, state: np.ndarray, a: int, b: int):
+def _cached(cache: dict, key: tuple, stamp: float, xref: np.ndarray, make):
+    """``cache[key]``'s value if it was made at ``stamp`` from these reference positions, else ``make()``,
+    stored there."""
+    cached = cache.get(key)
+    if cached is not None and cached[0] == stamp and np.array_equal(cached[1], xref):
+        return cached[2]
+    value = make()
+    cache[key] = (stamp, xref.copy(), value)
+    return value
+
+
+def _neighbours(p, state: np.ndarray, a: int, b: int) -> lj_lists.NeighbourLists:
     """This partition's list: the cached one if built from the same reference positions, else a new one."""
-    stamp = state[STAMP, a]
-    key = (a, b, state.shape[1], box_side(p), p["cutoff"] + p["skin"])
-    cached = _LISTS.get(key)
-    if cached is not None and cached[0] == stamp and np.array_equal(cached[1], state[XREF, a:b]):
-        return cached[2]
-    lists = lj_lists.build(state[XREF], _bins(state, stamp, *key[2:]), a, b)
-    _LISTS[key] = (stamp, state[XREF, a:b].copy(), lists)
-    return lists
+    stamp, box, rlist = state[STAMP, a], box_side(p), p["cutoff"] + p["skin"]
 
+    def build() -> lj_lists.NeighbourLists:
+        bins = _cached(_BINS, (state.shape[1], box, rlist), stamp, state[XREF],
+                       lambda: lj_lists.bin_atoms(state[XREF], box, rlist))
+        return lj_lists.build(state[XREF], bins, a, b)
 
-def _bins(state: np.ndarray, stamp: float, atoms: int, box: float, rlist: float) -> lj_lists.Bins:
-    """All atoms sorted by cell from the reference positions: the cached sort if of the same positions."""
-    key = (atoms, box, rlist)
-    cached = _BINS.get(key)
-    if cached is not None and cached[0] == stamp and np.array_equal(cached[1], state[XREF]):
-        return cached[2]
-    bins = lj_lists.bin_atoms(state[XREF], box, rlist)
-    _BINS[key] = (stamp, state[XREF].copy(), bins)
-    return bins
+    return _cached(_LISTS, (a, b, state.shape[1], box, rlist), stamp, state[XREF, a:b], build)
 
 
 def _forces(p, state: np.ndarray, a: int, b: int, energies: bool) -> None:

@@ -126,9 +126,10 @@ def _region(cell, ncell, a, b):
 
 
 @numba.njit(inline="always", **JIT_FLAGS)
-def _unwrap(g, ncell):
-    """Extended cell coordinate ``g`` (0..ncell + 2 SPAN - 1): (its cell in the box, its shift in boxes)."""
-    return (g - SPAN + ncell) % ncell, (g - SPAN + ncell) // ncell - 1
+def _source(g, width, ncell):
+    """Extended cell ``g``: (its cell in the box, and its shift sx, sy, sz in boxes)."""
+    gx, gy, gz = g // (width * width) - SPAN + ncell, g // width % width - SPAN + ncell, g % width - SPAN + ncell
+    return (gx % ncell * ncell + gy % ncell) * ncell + gz % ncell, gx // ncell - 1, gy // ncell - 1, gz // ncell - 1
 
 
 @numba.njit(**JIT_FLAGS)
@@ -144,9 +145,7 @@ def _bin_region(xref, box, ncell, cell_start, cell_atoms, region):
     start = np.zeros(width**3 + 1, dtype=np.int64)
     for g in range(width**3):
         if region[g]:
-            cx, cy, cz = _unwrap(g // (width * width), ncell)[0], _unwrap(g // width % width, ncell)[0], \
-                _unwrap(g % width, ncell)[0]
-            c = (cx * ncell + cy) * ncell + cz
+            c = _source(g, width, ncell)[0]
             start[g + 1] = cell_start[c + 1] - cell_start[c]
     for g in range(width**3):
         start[g + 1] += start[g]
@@ -156,10 +155,7 @@ def _bin_region(xref, box, ncell, cell_start, cell_atoms, region):
     for g in range(width**3):
         if not region[g]:
             continue
-        cx, sx = _unwrap(g // (width * width), ncell)
-        cy, sy = _unwrap(g // width % width, ncell)
-        cz, sz = _unwrap(g % width, ncell)
-        c = (cx * ncell + cy) * ncell + cz
+        c, sx, sy, sz = _source(g, width, ncell)
         for k in range(cell_start[c + 1] - cell_start[c]):
             m, i = start[g] + k, cell_atoms[cell_start[c] + k]
             atom[m], image[m] = i, (sx + 1) * 9 + (sy + 1) * 3 + sz + 1
@@ -172,19 +168,16 @@ def _bin_region(xref, box, ncell, cell_start, cell_atoms, region):
 @numba.njit(**JIT_FLAGS)
 def _locals(start, atom, image, a, b):
     """Entries of the atoms of [a, b) (unshifted), in entry (cell) order, and the cell of each."""
-    own = 0
-    for m in range(atom.shape[0]):
-        own += (a <= atom[m] < b) and image[m] == NO_SHIFT
-    entries = np.empty(own, dtype=np.int64)
-    cells = np.empty(own, dtype=np.int64)
-    s = 0
-    for c in range(start.shape[0] - 1):
-        for m in range(start[c], start[c + 1]):
-            if a <= atom[m] < b and image[m] == NO_SHIFT:
-                entries[s] = m
-                cells[s] = c
-                s += 1
-    return entries, cells
+    entries = np.nonzero((atom >= a) & (atom < b) & (image == NO_SHIFT))[0]
+    return entries, np.searchsorted(start, entries, side="right") - 1
+
+
+@numba.njit(inline="always", **JIT_FLAGS)
+def _run(cell, width, ox, oy):
+    """Run (ox, oy) of the stencil around extended cell ``cell``: its (2 SPAN + 1) cells along z, as the
+    first and one past the last cell."""
+    centre = cell + (ox * width + oy) * width
+    return centre - SPAN, centre + SPAN + 1
 
 
 @numba.njit(**JIT_FLAGS)
@@ -199,8 +192,8 @@ def _candidates(start, position, cell, width, ids, xyz, used):
     count = numba.uint64(0)
     for ox in range(-SPAN, SPAN + 1):
         for oy in range(-SPAN, SPAN + 1):
-            centre = cell + (ox * width + oy) * width
-            lo, hi = numba.uint64(start[centre - SPAN]), numba.uint64(start[centre + SPAN + 1])
+            first, end = _run(cell, width, ox, oy)
+            lo, hi = numba.uint64(start[first]), numba.uint64(start[end])
             for m in range(lo, hi):
                 q = count + (m - lo)
                 ids[q] = m
@@ -243,8 +236,8 @@ def _widest(start, width, local_cells):
         total = 0
         for ox in range(-SPAN, SPAN + 1):
             for oy in range(-SPAN, SPAN + 1):
-                centre = local_cells[s] + (ox * width + oy) * width
-                total += start[centre + SPAN + 1] - start[centre - SPAN]
+                first, end = _run(local_cells[s], width, ox, oy)
+                total += start[end] - start[first]
         widest = max(widest, total)
     return widest
 
@@ -317,10 +310,7 @@ def _lists(start, atom, image, position, width, rlist, density, a, b):
     own = locals_.shape[0]
     local_entry = np.full(block_start.shape[0] * LANES - LANES, atom.shape[0] + 1, dtype=np.int64)  # padding
     local_entry[:own] = locals_
-    local_atom = np.empty(own, dtype=np.int64)
-    for s in range(own):
-        local_atom[s] = atom[locals_[s]]
-    return (atom.shape[0], gathered, gathered_atom, gathered_image, local_atom, local_entry, block_start,
+    return (atom.shape[0], gathered, gathered_atom, gathered_image, atom[locals_], local_entry, block_start,
             neighbours)
 
 
