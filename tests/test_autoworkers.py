@@ -34,8 +34,9 @@ def _probe(cli, *args):
     return report, info, done.stderr
 
 
-def _config(model, **values):
-    return get_model(model), build_config(get_model(model), values)
+def _config(name, **values):
+    model = get_model(name)
+    return model, build_config(model, values)
 
 
 def test_a_tiny_run_is_serial_and_starts_no_worker_process(cli):
@@ -76,8 +77,9 @@ def test_the_break_even_sits_where_the_pool_start_is_paid_back():
     # serial T against S + T/W: the pool wins once T > S W / (W - 1) (tasks' own overhead aside)
     break_even = pool_start_seconds("process") * CORES / (CORES - 1)
     darts = break_even / get_model("pi").cost({"samples": 1})
-    assert choose(*_config("pi", samples=int(darts * 0.8), partitions=2)).executor == "serial"
-    assert choose(*_config("pi", samples=int(darts * 1.25), partitions=2)).executor == "process"
+    # one partition a core, so the pool has W = CORES workers, as the break-even assumes
+    assert choose(*_config("pi", samples=int(darts * 0.8), partitions=CORES)).executor == "serial"
+    assert choose(*_config("pi", samples=int(darts * 1.25), partitions=CORES)).executor == "process"
 
 
 def test_explicit_settings_are_kept():
@@ -88,8 +90,7 @@ def test_explicit_settings_are_kept():
 
 @needs_two_cores
 def test_a_model_without_a_cost_gets_the_pool():
-    model = get_model("tests.support.costed:UNKNOWN")
-    choice = choose(model, build_config(model, {"samples": 10, "partitions": 4}))
+    choice = choose(*_config("tests.support.costed:UNKNOWN", samples=10, partitions=4))
     assert choice.executor == "process" and "declares no cost estimate" in choice.reason
 
 
