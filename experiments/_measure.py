@@ -11,13 +11,15 @@ start-up.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
 import os
 import signal
 import statistics
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -88,8 +90,31 @@ def worker_study_parser(doc: str, workers: str | None, repeats: int) -> argparse
 
 
 def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity, not the machine's count)."""
+    """Cores this process may run on (its CPU affinity), as ``simcore.config.default_workers`` counts them.
+
+    Not imported from simcore: ``sharing_data.py`` runs without it, and its
+    workers re-import this module.
+    """
     return len(os.sched_getaffinity(0))
+
+
+def noop(_: object = None) -> int:
+    """A task that does nothing: its round trip is the pool's own cost (and starts a worker)."""
+    return 0
+
+
+@contextmanager
+def started_pool(kind: str, workers: int) -> Iterator[cf.Executor]:
+    """A thread pool, or a process pool on simcore's forkserver, every worker started; shut down on any exit."""
+    from simcore.executors import forkserver_context
+
+    if kind == "thread":
+        pool = cf.ThreadPoolExecutor(max_workers=workers)
+    else:
+        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=forkserver_context())
+    with pool:
+        list(pool.map(noop, range(workers)))
+        yield pool
 
 
 def machine_summary(started: float) -> str:

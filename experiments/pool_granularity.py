@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
 from _measure import (exit_on_sigterm, human_seconds, loglog_plot, markdown_table,
-                      parse_numbers, timed, write_rows)
+                      parse_numbers, started_pool, timed, usable_cores, write_rows)
 from simcore.executors import forkserver_context
 from simcore.models.pi import count_hits
 
@@ -43,11 +42,6 @@ DEFAULT_SIZES = "1e-6,1e-5,1e-4,1e-3,1e-2,1e-1,1"
 def task(darts: int) -> int:
     """One task: ``darts`` darts of the pi kernel (about 1 ns each) [hits]."""
     return int(count_hits(np.uint64(7), np.uint64(0), np.int64(darts)))
-
-
-def noop(_: object = None) -> int:
-    """A task that does nothing: its round trip is the pool's own cost."""
-    return 0
 
 
 def seconds_per_dart() -> float:
@@ -78,8 +72,8 @@ MODES = {"serial": run_serial, "thread": run_threads, "process": run_processes}
 
 def start_pool(workers: int) -> None:
     """Start a process pool on simcore's forkserver, get ``workers`` no-op results, shut it down."""
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=forkserver_context()) as pool:
-        list(pool.map(noop, range(workers)))
+    with started_pool("process", workers):
+        pass
 
 
 def measure(sizes: list[float], total: float, max_tasks: int, workers: int, repeats: int) -> tuple[list[dict], dict]:
@@ -143,7 +137,7 @@ def main() -> None:
     parser.add_argument("--total", type=float, default=2.0, help="seconds of work per mode and size")
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help="task durations in seconds, comma-separated")
     parser.add_argument("--max-tasks", type=int, default=20_000, help="most tasks per run")
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--workers", type=int, default=usable_cores())
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per cell (median reported)")
     parser.add_argument("--outdir", type=Path, default=Path("."))
     args = parser.parse_args()

@@ -29,21 +29,18 @@ one panel a job) and prints the Markdown tables that BENCHMARKS.md shows.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
 import os
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from _measure import (exit_on_sigterm, loglog_plot, machine_summary, markdown_table, speedup_rows, speedup_table,
-                      timed, usable_cores, worker_study_parser, write_rows)
-from simcore.executors import forkserver_context
+                      started_pool, timed, usable_cores, worker_study_parser, write_rows)
+from simcore._h5 import fsync_path
 from simcore.models.pi import count_hits
 
 MASK64 = (1 << 64) - 1
@@ -93,17 +90,8 @@ def write_checkpoint(path: str, nbytes: int) -> None:
     temporary = path + ".tmp"
     with h5py.File(temporary, "w") as handle:
         handle.create_dataset("state", data=_snapshot(nbytes))
-    descriptor = os.open(temporary, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    fsync_path(Path(temporary))
     os.replace(temporary, path)
-
-
-def noop(_: object = None) -> int:
-    """A task that does nothing (pool warm-up)."""
-    return 0
 
 
 def seconds_per_dart(kernel: str) -> float:
@@ -111,18 +99,6 @@ def seconds_per_dart(kernel: str) -> float:
     darts = 100_000 if kernel == "pure Python" else 100_000_000
     dart_task(kernel, 0, 10)
     return timed(lambda: dart_task(kernel, 0, darts), repeats=3).best / darts
-
-
-@contextmanager
-def started_pool(kind: str, workers: int) -> Iterator[cf.Executor]:
-    """A thread pool, or a process pool on simcore's forkserver, every worker started; shut down on any exit."""
-    if kind == "thread":
-        pool = cf.ThreadPoolExecutor(max_workers=workers)
-    else:
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=forkserver_context())
-    with pool:
-        list(pool.map(noop, range(workers)))
-        yield pool
 
 
 def time_on_pools(kind: str, counts: list[int], repeats: int, fn, arguments) -> dict:
@@ -149,18 +125,18 @@ def dart_tasks(kernel: str, total_darts: int):
     return arguments
 
 
-def time_overlap(darts_of: dict[str, int], directory: Path, writes: int, nbytes: int, repeats: int) -> list[dict]:
+def time_overlap(darts_of: dict[str, int], writes_of: list[tuple], writes_alone: float, repeats: int) -> list[dict]:
     """Each kernel's job on one thread with the checkpoint writes: inline (one, then the other) and beside.
 
-    One row a kernel: the times [s] of the job alone, the writes alone, both
-    inline and the writes on a thread beside the job (medians), and what the
-    writes added to the job's wall time [s] either way.
+    ``writes_of`` are the writes' ``write_checkpoint`` arguments, already
+    written once, and ``writes_alone`` their median time [s].  One row a
+    kernel: the times [s] of the job alone, the writes alone, both inline and
+    the writes on a thread beside the job (medians), and what the writes
+    added to the job's wall time [s] either way.
     """
-    paths = [str(directory / f"overlap{k}.h5") for k in range(writes)]
-
     def write_all() -> None:
-        for path in paths:
-            write_checkpoint(path, nbytes)
+        for call in writes_of:
+            write_checkpoint(*call)
 
     def beside(compute) -> None:
         writer = threading.Thread(target=write_all)
@@ -170,8 +146,6 @@ def time_overlap(darts_of: dict[str, int], directory: Path, writes: int, nbytes:
         finally:
             writer.join()
 
-    write_all()  # untimed: the files exist, as in the timed runs
-    writes_alone = timed(write_all, repeats=repeats, budget=120.0).median
     rows = []
     for kernel, darts in darts_of.items():
         def compute() -> None:
@@ -220,7 +194,7 @@ def measure(counts: list[int], seconds: float, repeats: int, writes: int, nbytes
         print(f"HDF5 writes: inline {inline.median:.3g} s", flush=True)
         rows += speedup_rows("HDF5 writes, inline", {1: inline})
         rows += pool_rows("HDF5 writes", write_checkpoint, lambda workers: writes_of, counts, repeats, inline)
-        overlap = time_overlap(darts_of, Path(directory), writes, nbytes, repeats)
+        overlap = time_overlap(darts_of, writes_of, inline.median, repeats)
     return rows, overlap
 
 
