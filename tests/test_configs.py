@@ -4,7 +4,6 @@ References are independent of simcore: exact pi, the rod model's closed form, ex
 4 x 4 Ising lattice, NIST's LJ table, the Kepler energy -m1 m2 / (2a).  Statistical results must lie
 within 4 standard errors (combined with the reference's own error where it has one).
 """
-import csv
 import math
 from pathlib import Path
 
@@ -13,16 +12,11 @@ import pytest
 import simcore
 
 from .support.ising_exact import exact_l4
+from .support.nist_lj import nist_row
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CONFIGS = sorted((DATA / "configs").glob("*.toml"))
 SLOW = {"lj.toml"}  # 20 s or more on 2 cores
-
-
-def _nist(density: float, temperature: float) -> dict:
-    with open(DATA / "nist_lj_srsw.csv") as handle:
-        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
-        return next(r for r in rows if float(r["density"]) == density and float(r["temperature"]) == temperature)
 
 
 def _close(estimate, exact: float, reference_stderr: float = 0.0) -> bool:
@@ -57,7 +51,7 @@ def check_ising_sweep(res):
 
 
 def check_lj(res):
-    nist = _nist(0.776, 0.85)
+    nist = nist_row(0.776, 0.85)
     energy = res.result("potential_energy_per_atom")
     assert _close(energy, float(nist["energy_per_atom"]), float(nist["energy_stderr"])), (energy, nist)
     assert _close(res.result("temperature"), 0.85), res.result("temperature")

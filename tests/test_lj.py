@@ -4,9 +4,7 @@ References: LAMMPS ``bench/in.lj`` (log: step 0 temperature 1.44, E_pair -6.7733
 TotEng -4.6134356, Press -5.0197073; they depend only on the lattice and the exactly
 rescaled temperature), and NIST's SRSW table in data/nist_lj_srsw.csv.
 """
-import csv
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,11 +13,11 @@ import simcore
 from simcore.models import lj
 
 from .support import lammps_in_lj
+from .support.nist_lj import nist_row
 from .conftest import assert_refused, results_snapshot, sigkill_after_second_checkpoint
 
 IN_LJ = {"cells": 20, "density": 0.8442, "temperature": 1.44, "cutoff": 2.5, "skin": 0.3, "dt": 0.005}
 SMALL = {"cells": 4, "steps": 60, "seed": 3}
-DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def _config(model, **values):
@@ -60,9 +58,7 @@ def test_nve_energy_is_conserved(tmp_path):
 @pytest.mark.slow
 def test_nvt_potential_energy_matches_nist(tmp_path):
     """N = 500, cutoff 3.0 with tail corrections, T = 0.85, density 0.776 (Nose-Hoover)."""
-    with open(DATA / "nist_lj_srsw.csv") as handle:
-        rows = list(csv.DictReader(line for line in handle if not line.startswith("#")))
-    reference = next(r for r in rows if float(r["temperature"]) == 0.85 and float(r["density"]) == 0.776)
+    reference = nist_row(0.776, 0.85)
     res = simcore.run("lj", cells=5, density=0.776, temperature=0.85, cutoff=3.0, tail_correction=True,
                       thermostat="nose-hoover", damping=0.5, thermalize=5_000, steps=40_000, executor="serial",
                       out=str(tmp_path / "nist.h5"), seed=4)
