@@ -238,7 +238,7 @@ def _cost(p: Mapping[str, Any]) -> float | None:
     spec = spec_of(p)
     if spec.model.cost is None:
         return None
-    return sum(spec.model.cost(dict(point_config(spec, k, 0).params)) for k in range(len(spec.points)))
+    return sum(spec.model.cost({**spec.base, **point}) for point in spec.points)  # build_spec checked each point
 
 
 def _check(p: Mapping[str, Any]) -> None:
