@@ -113,7 +113,8 @@ def draw_sweep(ax, res: Results, name: str, x: str | None = None, **style: Any) 
     x = sweep_abscissa(res, x)
     others = [a for a in axis_names(res.config) if a != x]
     xs, ys, es = _text(res.series(x)), res.series(name), res.series(f"{name}_stderr")
-    keys = [tuple(_text(res.series(a))[k].item() for a in others) for k in range(len(xs))]
+    columns = [_text(res.series(a)) for a in others]
+    keys = [tuple(column[k].item() for column in columns) for k in range(len(xs))]
     for key in dict.fromkeys(keys):  # first-seen order: the grid's order
         rows = np.array([k == key for k in keys])
         order = np.argsort(xs[rows], kind="stable") if xs.dtype.kind in "iuf" else slice(None)
