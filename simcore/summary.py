@@ -8,13 +8,15 @@ reads as its run's progress: ``resumable at step k of n`` (lockstep) or
 """
 from __future__ import annotations
 
+import math
 import tomllib
 from typing import Any
 
+from ._h5 import plain
 from .config import toml_value
 from .models import UnknownModelError, get_model
 from .stats import Estimate
-from .sweep import axis_names, result_names
+from .sweep import axis_names, read_table, result_names
 
 #: Keys of a config's TOML shown on their own line, not among the parameters.
 _RUN_KEYS = ("model", "seed", "partitions")
@@ -42,12 +44,8 @@ def parameter_lines(config_text: str) -> list[str]:
     values = tomllib.loads(config_text)
     if values.get("model") == "sweep":
         of = values["of"]
-        grid = tomllib.loads(f"t = {values['grid']}")["t"]
-        base = tomllib.loads(f"t = {values['base']}")["t"]
-        points = 1
-        for axis in grid.values():
-            points *= len(axis)
-        lines = [f"sweep of {of} over {points} points:"]
+        grid, base = read_table(values["grid"], "grid"), read_table(values["base"], "base")
+        lines = [f"sweep of {of} over {math.prod(map(len, grid.values()))} points:"]
         lines += _named_lines(of, {name: ", ".join(map(_plain, axis)) for name, axis in grid.items()}, "swept ")
         return lines + _named_lines(of, {name: toml_value(v) for name, v in base.items()})
     shown = {name: toml_value(v) for name, v in values.items() if name not in _RUN_KEYS}
@@ -128,8 +126,5 @@ def _with_units(name: str, units: str) -> str:
 
 
 def _plain(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    if hasattr(value, "item"):
-        value = value.item()
+    value = plain(value)
     return f"{value:g}" if isinstance(value, float) else str(value)

@@ -169,7 +169,8 @@ def _inline_table(mapping: Mapping[str, Any]) -> str:
     return "{" + ", ".join(f"{name} = {value(v)}" for name, v in mapping.items()) + "}"
 
 
-def _read_table(text: str, what: str) -> dict[str, Any]:
+def read_table(text: str, what: str) -> dict[str, Any]:
+    """The TOML inline table ``text`` (a sweep's ``grid`` or ``base``) as a dict; ValueError naming ``what``."""
     try:
         table = tomllib.loads(f"t = {text}")["t"]
     except tomllib.TOMLDecodeError as exc:
@@ -186,10 +187,10 @@ def sweep_values(spec: SweepSpec) -> dict[str, str]:
 
 @functools.lru_cache(maxsize=8)
 def _spec_of(of: str, grid: str, base: str) -> SweepSpec:
-    axes = _read_table(grid, "grid")
+    axes = read_table(grid, "grid")
     if not all(isinstance(values, list) for values in axes.values()):
         raise ValueError(f"grid must map each parameter to a list of values (got {grid!r})")
-    return build_spec(of, axes, _read_table(base, "base"))
+    return build_spec(of, axes, read_table(base, "base"))
 
 
 def spec_of(p: Mapping[str, Any]) -> SweepSpec:
@@ -273,7 +274,7 @@ SWEEP = BatchModel(
 
 def axis_names(config_text: str) -> list[str]:
     """The swept parameters of a sweep, from its results file's ``config`` TOML."""
-    return list(_read_table(tomllib.loads(config_text)["grid"], "grid"))
+    return list(read_table(tomllib.loads(config_text)["grid"], "grid"))
 
 
 def result_names(series: Mapping[str, Any]) -> list[str]:
