@@ -25,6 +25,7 @@ from .checkpoint import (FILETYPE as CHECKPOINT_FILETYPE, CheckpointError, Check
 from .config import COMMON_PARAMS, ConfigError, load_toml, parse_assignment, parse_scalar
 from .engine import Interrupted, PartitionFailed, WorkerCrashed
 from .models import UnknownModelError, builtin_models
+from .models.base import progress_rate
 from .plot import PlotError, plot_file
 from .results import ResultsFileError, open_results
 from .shm import SharedMemoryError, remove_orphans
@@ -269,7 +270,7 @@ def _with_progress(args: argparse.Namespace, model, cfg, body) -> Path:
         log.warning("removed %d shared-memory block(s) left by dead simcore runs", len(removed))
     tqdm.monitor_interval = 0
     params = dict(cfg.params)
-    unit, per_work = model.rate(params) if model.rate else (model.work_unit, 1)
+    unit, per_work = progress_rate(model, params)
     with tqdm(total=model.work(params) * per_work, unit=f" {unit}", unit_scale=True, file=sys.stderr,
               disable=True if args.quiet else None, leave=False, desc=model.name,
               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{unit} "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .config import COMMON_PARAMS, toml_value
 from .models import builtin_models
-from .models.base import Model, Param
+from .models.base import Model, Param, progress_rate
 
 HEADER = """\
 # Models
@@ -40,7 +40,7 @@ def _param_rows(params) -> list[str]:
 def model_section(model: Model) -> list[str]:
     """The markdown of one model: summary, parameters, results, references."""
     defaults = {param.name: param.default for param in model.params}
-    rate = model.rate(defaults)[0] if model.rate else model.work_unit
+    rate = progress_rate(model, defaults)[0]
     lines = [f"## {model.name}", "", f"{model.doc[:1].upper()}{model.doc[1:]}.  Driver: **{model.driver}**; "
              f"work counted in {model.work_unit}; the progress bar shows {rate}/s.", "",
              *_param_rows(model.params), ""]

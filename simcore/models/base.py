@@ -245,3 +245,9 @@ class LockstepModel:
 
 #: Either kind of model.
 Model = BatchModel | LockstepModel
+
+
+def progress_rate(model: Model, p: Mapping[str, Any]) -> tuple[str, float]:
+    """What the progress bar counts for ``model`` with parameters ``p``: (unit, units per work item);
+    the work items themselves if the model declares no ``rate``."""
+    return model.rate(p) if model.rate else (model.work_unit, 1)
