@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .base import fold_into_box
+
 
 class Configuration(NamedTuple):
     """Atoms of a start file: positions (N, 3) in [0, box), velocities (N, 3), cubic box side."""
@@ -50,9 +52,7 @@ def read_data(path: str) -> Configuration:
     velocities = _table(sections, "Velocities", atoms, path, columns=(1, 2, 3))
     origin = np.array([lo for lo, _ in bounds])
     box = sides[0]
-    positions = positions - origin
-    positions -= box * np.floor(positions / box)
-    return Configuration(positions, velocities, box)
+    return Configuration(fold_into_box(positions - origin, box), velocities, box)
 
 
 def _split(lines: list[str]) -> tuple[dict[str, list[str]], dict[str, list[list[str]]]]:

@@ -143,9 +143,9 @@ def _positions(state: np.ndarray) -> np.ndarray:
 
 
 def _init(p, seed, state, a, b) -> None:
-    positions, velocities, box = _start(p, seed)
+    positions, velocities, _ = _start(p, seed)
     start = np.zeros((WIDTH, len(positions)))  # every atom's position: the forces on atoms a..b need them all
-    start[X] = start[XREF] = fold_into_box(positions, box).T  # a start file may hold atoms outside the box
+    start[X] = start[XREF] = positions.T
     start[V] = velocities.T
     _forces(p, start, a, b, True)
     start[TWICE_KE] = float(np.sum(velocities * velocities))
