@@ -133,14 +133,18 @@ def measure(args: argparse.Namespace, counts: list[int], directory: Path) -> lis
     """Every study, strong and weak, at every worker count; rows as ``speedup_rows`` makes them."""
     largest = max(counts)
     rows = []
+    done = {}  # (study, workers, params) -> Timing: weak scaling's largest point is strong scaling's, run once
     for weak in (False, True):
         kind = "weak" if weak else "strong"
         for study in chosen(args):
             timings, work = {}, {}
             for workers in counts:
                 params, work[workers] = problems(args, workers, largest, weak)[RUNS_OF[study][0]]
-                timings[workers] = timing_of([wall_seconds(study, params, workers, directory)
-                                              for _ in range(args.repeats)])
+                key = (study, workers, tuple(sorted(params.items())))
+                if key not in done:
+                    done[key] = timing_of([wall_seconds(study, params, workers, directory)
+                                           for _ in range(args.repeats)])
+                timings[workers] = done[key]
                 print(f"{study}, {kind}, {workers} worker(s): {params} -> {timings[workers].median:.3g} s",
                       flush=True)
             rows += speedup_rows(f"{study}, {kind}", timings, work)

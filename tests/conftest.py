@@ -38,10 +38,6 @@ class CliRun:
                                 stdin=subprocess.DEVNULL, process_group=0,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
-    def workers_of(self, main_pid: int) -> list[int]:
-        """PIDs of the pool workers of run ``main_pid`` (children of its forkserver)."""
-        return pool_workers_of(main_pid)
-
     def live_processes(self, wait: float = 10.0) -> list[int]:
         """PIDs still carrying this run's marker, after waiting up to ``wait`` s for them to end."""
         deadline = time.monotonic() + wait

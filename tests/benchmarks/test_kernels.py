@@ -1,8 +1,8 @@
 """Kernel benchmarks (one core), reported in natural units with an in-process baseline.
 
 Disabled in the default run (each body then runs once, on a small problem, as
-a smoke test); run them with ``pytest tests/benchmarks --benchmark-enable
---benchmark-only``.  JIT compilation (or loading the cached machine code) is
+a smoke test); run them with ``pytest tests/benchmarks --benchmark-only`` (the
+root conftest turns them back on).  JIT compilation (or loading the cached machine code) is
 excluded by ``warmup_rounds=1``; rates come from the fastest round.
 """
 import time

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ..conftest import CliRun, orphan_segments, results_snapshot
+from ..conftest import CliRun, orphan_segments, pool_workers_of, results_snapshot
 
 #: ~2-3 s of work on 2 cores in partitions of ~0.1 s.
 RUN = ("transport", "--set", "histories=6e7", "--set", "partitions=48", "--seed", "5", "--workers", "2", "--quiet")
@@ -44,10 +44,10 @@ def lockstep_reference(tmp_path_factory):
 def _kill_a_worker_mid_run(cli, reference, delay: float, run=RUN, lost=r"while running partition\(s\) [\d, ]+;"):
     proc = cli.start("run", *run, "--checkpoint-every", "0.5", "--out", "k.h5")
     deadline = time.monotonic() + 60
-    while not cli.workers_of(proc.pid) and time.monotonic() < deadline:
+    while not pool_workers_of(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(delay)
-    victims = cli.workers_of(proc.pid)
+    victims = pool_workers_of(proc.pid)
     assert victims, "the run ended before the fault could be injected; make RUN longer"
     os.kill(random.choice(victims), signal.SIGKILL)
     _, stderr = proc.communicate(timeout=120)
