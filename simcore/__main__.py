@@ -1,7 +1,7 @@
 """``python -m simcore`` runs the command line."""
 import sys
 
-from .cli import main
+from .launch import main
 
 if __name__ == "__main__":
     sys.exit(main())

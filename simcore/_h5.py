@@ -59,3 +59,51 @@ def discard(path: Path) -> None:
         path.unlink(missing_ok=True)
     except OSError:  # pragma: no cover - nothing more can be done on a failing disk
         pass
+
+
+class ForeignContent(ValueError):
+    """An HDF5 file holds what simcore never writes and will not follow: a link, external or virtual storage."""
+
+
+#: Most a compressed dataset may expand from the bytes it stores (deflate's limit is about 1032:1).
+_MAX_EXPANSION = 1032
+
+
+def member(group, name: str):
+    """``group[name]``, refusing soft and external links (ForeignContent): simcore opens no file a file names."""
+    import h5py
+
+    link = group.get(name, getlink=True)
+    if link is None:
+        raise KeyError(f"{group.name.rstrip('/')}/{name} is missing")
+    if not isinstance(link, h5py.HardLink):
+        raise ForeignContent(f"{group.name.rstrip('/')}/{name} is a {type(link).__name__}, which simcore does not "
+                             "follow")
+    return group[name]
+
+
+def members(group):
+    """``(name, object)`` of every member of ``group``, in order, through :func:`member`."""
+    return [(name, member(group, name)) for name in group]
+
+
+def read_dataset(dataset, kinds: str = "biuf") -> np.ndarray:
+    """The whole of ``dataset``, after checking it before anything is allocated.
+
+    Refused (ForeignContent): external or virtual storage.  Refused
+    (ValueError): a dtype whose kind is not in ``kinds`` (numbers by
+    default), or a size the bytes stored cannot hold (a crafted header
+    claiming terabytes, say).
+    """
+    if dataset.is_virtual or dataset.external:
+        raise ForeignContent(f"{dataset.name} has external or virtual storage, which simcore does not follow")
+    if dataset.dtype.kind not in kinds:
+        raise ValueError(f"{dataset.name} has dtype {dataset.dtype}, not {_KIND_NAMES.get(kinds, kinds)}")
+    stored = dataset.id.get_storage_size()
+    limit = stored * (_MAX_EXPANSION if dataset.compression else 1)
+    if dataset.size and dataset.nbytes > limit:
+        raise ValueError(f"{dataset.name} claims {dataset.nbytes} bytes but the file stores {stored}")
+    return dataset[()]
+
+
+_KIND_NAMES = {"biuf": "numbers", "OSU": "text", "biufSO": "numbers or text"}

@@ -38,7 +38,8 @@ import threading
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from .engine import Interrupted, PartitionFailed, StopFlag
+from .engine import PartitionFailed
+from .interrupts import Interrupted, StopFlag
 from .models.base import Model
 from .results import Results, open_results
 from .runner import execute, prepare

@@ -38,9 +38,9 @@ process touches HDF5 while the thread runs: results are written after
 from __future__ import annotations
 
 import datetime as _dt
-import errno
 import glob
 import logging
+import math
 import os
 import queue
 import threading
@@ -51,9 +51,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ._h5 import crc32_of, discard, first_line, fsync_path, plain
-from .segments import (RowLedger, SegmentError, SegmentRef, existing_segments, load_segment, read_rows,
-                       remove_unlisted, segment_path, write_segment)
+from ._h5 import ForeignContent, crc32_of, discard, first_line, fsync_path, member, members, plain, read_dataset
+from .storage import describe, is_storage_failure, storage_errno
+from .segments import (RowLedger, SegmentError, SegmentRef, existing_segments, load_segment, plain_file_name,
+                       read_rows, remove_unlisted, segment_path, verified_segments, write_segment)
 
 __all__ = ["CheckpointError", "CheckpointFileError", "Checkpoint", "CheckpointPlan", "CheckpointWriter", "EverySeconds",
            "Header", "RowLedger", "Snapshot", "WriterStats", "checkpoint_files", "checkpoint_path", "existing_checkpoints",
@@ -169,6 +170,27 @@ class Checkpoint:
     arrays: dict[str, np.ndarray]
     #: append-only arrays: name -> (name of their mask in ``arrays``, the segments listed)
     segments: dict[str, tuple[str, list[SegmentRef]]] = field(default_factory=dict)
+    #: append-only arrays: name -> (shape, dtype) as the file declares them (verified against the segments)
+    layouts: dict[str, tuple[tuple[int, ...], np.dtype]] = field(default_factory=dict)
+
+    def rows(self, name: str, expected: tuple[int, ...]) -> np.ndarray:
+        """The append-only array ``name``, assembled from its segments; rows not yet done are zero.
+
+        ``expected`` is the shape the run's config gives it: a file declaring
+        another (absurd sizes included) is refused with CheckpointFileError
+        before anything is allocated.
+        """
+        if name not in self.layouts:
+            raise CheckpointFileError(f"{str(self.path)!r} holds no {name!r} rows")
+        shape, dtype = self.layouts[name]
+        if shape != tuple(expected):
+            raise CheckpointFileError(f"{str(self.path)!r}: its {name} rows have shape {list(shape)}, but its config "
+                                      f"gives {list(expected)}; it does not belong to this run")
+        mask_name, refs = self.segments[name]
+        try:
+            return read_rows(self.path.parent, refs, shape, dtype, self.arrays[mask_name])
+        except SegmentError as exc:  # changed on disk since it was read
+            raise CheckpointFileError(f"{str(self.path)!r} cannot be used: {exc}") from None
 
     @property
     def sequence(self) -> int:
@@ -283,15 +305,17 @@ def write_checkpoint(out: Path, keep: int, header: Header, sequence: int, snapsh
                 os.replace(older, checkpoint_path(out, index))
         os.replace(tmp, newest)
         fsync_path(newest.parent, directory=True)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
+        if not is_storage_failure(exc):
+            raise
         discard(tmp)
         for _, ref in new_segments.values():
             if ref is not None:
                 discard(out.with_name(ref.file))
-        reason = os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]
         previous = next((str(p) for p in existing_checkpoints(out)), None)
-        kept = f"; the previous checkpoint {previous} is intact" if previous else ""
-        raise CheckpointError(exc.errno or errno.EIO, f"cannot write checkpoint {newest}: {reason}{kept}") from exc
+        kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint exists"
+        raise CheckpointError(storage_errno(exc), f"checkpoint {sequence} not written to {newest}: "
+                                                  f"{describe(exc, newest)}; {kept}") from exc
     for name, (mask, ref) in new_segments.items():
         ledger.record(name, mask, ref)
     _remove_unlisted_segments(out)
@@ -330,6 +354,7 @@ class WriterStats:
     write_seconds: float = 0.0    #: wall time inside the writes
     cpu_seconds: float = 0.0      #: CPU time of the writing thread inside the writes
     loop_seconds: float = 0.0     #: wall time the run's loop spent on checkpoints (save, close; sync: the drain)
+    failed: int = 0               #: checkpoints the disk refused (each said in one warning; the run went on)
 
 
 @dataclass(frozen=True)
@@ -359,8 +384,10 @@ class CheckpointPlan:
 class CheckpointWriter:
     """Writes the snapshots of one run: from a background thread (``async``) or in place (``sync``).
 
-    ``save`` hands over a snapshot; ``raise_if_failed`` re-raises a write
-    failure of the thread in the caller; ``close`` waits for queued writes
+    ``save`` hands over a snapshot; a checkpoint the disk refuses (full,
+    read-only, I/O error) is one warning and the run goes on, the previous
+    checkpoint intact; ``raise_if_failed`` re-raises any other failure of
+    the thread (a bug) in the caller; ``close`` waits for queued writes
     (or drops them with ``abandon=True``) and joins the thread.  A context
     manager: leaving it by an error of the run (a failed partition, crashed
     workers) still writes the queued snapshots, since "checkpoints are kept"
@@ -461,9 +488,9 @@ class CheckpointWriter:
         try:
             self.last_written = write_checkpoint(self.out, self.keep, self.header, self._sequence, snapshot,
                                                  self._ledger)
-        except CheckpointError as exc:
-            self._error = exc
-            log.error("%s", exc)
+        except CheckpointError as exc:  # the disk refused: the run goes on, and the next interval tries again
+            self.stats.failed += 1
+            log.warning("%s; the run goes on and tries again at the next checkpoint", exc)
             return
         except BaseException as exc:  # noqa: BLE001 - a bug: re-raised in the caller, never a silent hang
             self._error = exc
@@ -486,7 +513,12 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
     Checks the filetype, the major format version, the ``complete`` mark, the
     config hash, the crc32 of every state array, and every row segment it
-    lists (present, its crc32 as listed, exactly the rows of its mask).
+    lists (a plain file name beside it, present, its crc32 as listed, rows
+    of the declared shape and type, exactly the rows of its mask).  Nothing
+    is allocated that the file does not store (:func:`~simcore._h5.read_dataset`),
+    links and external or virtual storage are refused, and the append-only
+    arrays are not assembled here: :meth:`Checkpoint.rows` does that, for
+    the shape the run's config expects.
     """
     import h5py
 
@@ -497,10 +529,14 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         with h5py.File(path, "r") as handle:
             attrs = {key: plain(value) for key, value in handle.attrs.items()}
             if attrs.get("filetype") == FILETYPE and attrs.get("complete"):
-                arrays = {name: dataset[()] for name, dataset in handle["state"].items()}
-                crcs = {name: int(dataset.attrs["crc32"]) for name, dataset in handle["state"].items()}
-                listed = {name: _listing(group) for name, group in handle.get("rows", {}).items()}
-    except (OSError, KeyError, ValueError, TypeError) as exc:
+                state = members(member(handle, "state"))
+                arrays = {name: read_dataset(dataset) for name, dataset in state}
+                crcs = {name: int(dataset.attrs["crc32"]) for name, dataset in state}
+                rows = members(member(handle, "rows")) if "rows" in handle else []
+                listed = {name: _listing(group) for name, group in rows}
+    except ForeignContent as exc:
+        raise CheckpointFileError(f"{str(path)!r} is refused: {exc}") from None
+    except (OSError, KeyError, ValueError, TypeError, SegmentError) as exc:
         raise CheckpointFileError(f"{str(path)!r} is truncated or corrupt: {first_line(exc)}") from None
     if attrs.get("filetype") != FILETYPE:
         raise CheckpointFileError(f"{str(path)!r} is not a simcore checkpoint")
@@ -510,26 +546,40 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if not attrs.get("complete"):
         raise CheckpointFileError(f"{str(path)!r} is an incomplete checkpoint")
     _verify(path, attrs, arrays, crcs)
-    segments = {}
+    checkpoint = Checkpoint(path, attrs, arrays)
     for name, (shape, dtype, mask_name, refs) in listed.items():
-        if mask_name not in arrays or len(arrays[mask_name]) != shape[0]:
+        mask = arrays.get(mask_name)
+        if mask is None or mask.ndim != 1 or len(mask) != shape[0]:
             raise CheckpointFileError(f"{str(path)!r} is corrupt: the row mask of {name!r} is missing")
         try:
-            arrays[name] = read_rows(path.parent, refs, shape, dtype, arrays[mask_name])
+            for _ in verified_segments(path.parent, refs, shape, dtype, mask):
+                pass
         except SegmentError as exc:
             raise CheckpointFileError(f"{str(path)!r} cannot be used: {exc}") from None
-        segments[name] = (mask_name, refs)
-    return Checkpoint(path, attrs, arrays, segments)
+        checkpoint.segments[name] = (mask_name, refs)
+        checkpoint.layouts[name] = (shape, dtype)
+    return checkpoint
+
+
+#: Most elements an append-only array of a checkpoint may declare in one row, and in all.
+_MAX_ROW_ELEMENTS, _MAX_ELEMENTS = 2**31, 2**40
 
 
 def _listing(group) -> tuple[tuple[int, ...], np.dtype, str, list[SegmentRef]]:
-    files = [plain(name) for name in group["segments"][()]]
-    crcs = [int(crc) for crc in group["crc32"][()]]
+    files = [plain_file_name(plain(name)) for name in read_dataset(member(group, "segments"), "OSU")]
+    crcs = [int(crc) for crc in read_dataset(member(group, "crc32"), "iu")]
     if len(files) != len(crcs):
         raise ValueError("segment list and checksums differ in length")
     refs = [SegmentRef(file, crc) for file, crc in zip(files, crcs)]
-    return tuple(int(n) for n in group.attrs["shape"]), np.dtype(plain(group.attrs["dtype"])), \
-        str(plain(group.attrs["mask"])), refs
+    shape = np.asarray(group.attrs["shape"])
+    if shape.ndim != 1 or not len(shape) or shape.dtype.kind not in "iu" or (shape < 0).any() \
+            or math.prod(int(n) for n in shape[1:]) > _MAX_ROW_ELEMENTS \
+            or math.prod(int(n) for n in shape) > _MAX_ELEMENTS:
+        raise ValueError(f"{group.name} declares an impossible shape {shape.tolist()}")
+    dtype = np.dtype(plain(group.attrs["dtype"]))
+    if dtype.kind not in "biuf":
+        raise ValueError(f"{group.name} declares dtype {dtype}, not numbers")
+    return tuple(int(n) for n in shape), dtype, str(plain(group.attrs["mask"])), refs
 
 
 def _verify(path: Path, attrs: dict, arrays: dict, crcs: dict) -> None:

@@ -4,10 +4,16 @@ Exit codes (DESIGN.md section 6), one table for every exception the run can rais
 
 ====  ==========================================================
 0     success
-1     a failure during the run (worker error, dead worker, I/O)
+1     a failure during the run (worker error, dead worker)
 2     bad usage or bad input: one line ``simcore: error: ...``
-130   interrupted by SIGINT;  143  interrupted by SIGTERM
+74    the results (or a trajectory frame) could not be written: disk
+      full, quota, read-only, I/O error; the line names the newest
+      valid checkpoint and the ``simcore resume`` that finishes the run
+129   interrupted by SIGHUP; 130 by SIGINT; 143 by SIGTERM; 138 by
+      SIGUSR1 with ``--on-usr1 stop`` (a final checkpoint each)
 ====  ==========================================================
+
+A checkpoint the disk refuses is one warning line, and the run goes on.
 """
 from __future__ import annotations
 
@@ -23,12 +29,14 @@ from ._h5 import filetype
 from .checkpoint import (FILETYPE as CHECKPOINT_FILETYPE, CheckpointError, CheckpointFileError, existing_checkpoints,
                          latest_checkpoint, read_checkpoint)
 from .config import COMMON_PARAMS, ConfigError, load_toml, parse_assignment, parse_scalar
-from .engine import Interrupted, PartitionFailed, WorkerCrashed
+from .engine import PartitionFailed, WorkerCrashed
+from .interrupts import Interrupted
 from .models import UnknownModelError, builtin_models
 from .models.base import progress_rate
 from .plot import PlotError, plot_file
 from .results import ResultsFileError, open_results
 from .shm import SharedMemoryError, remove_orphans
+from .storage import EXIT_STORAGE, StorageError
 from .summary import checkpoint_summary, result_lines, results_summary
 
 log = logging.getLogger("simcore")
@@ -44,6 +52,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (WorkerCrashed, 1),
     (SharedMemoryError, 1),
     (CheckpointError, 1),
+    (StorageError, EXIT_STORAGE),
     (OSError, 1),
 )
 
@@ -83,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="change how the run executes (workers, executor, checkpoint_*); "
                              "anything that changes results is refused")
     resume.add_argument("--force", action="store_true", help="overwrite the results path if it exists")
+    resume.add_argument("--model", metavar="MODULE:ATTR",
+                        help="a run of your own model: its reference, as the file names it (simcore imports "
+                             "no module that only a file names)")
     _add_execution_flags(resume)
 
     sweep = commands.add_parser(
@@ -140,6 +152,9 @@ def _add_execution_flags(parser: argparse.ArgumentParser) -> None:
                         help="times a partition whose worker died or hung is run again (default 2)")
     parser.add_argument("--unit-timeout", metavar="SECONDS",
                         help="kill a worker whose partition runs longer than this and retry it (default 0: never)")
+    parser.add_argument("--on-usr1", metavar="ACTION",
+                        help="what SIGUSR1 asks: checkpoint (default: write one at once and go on) or stop "
+                             "(write one and exit 138); Slurm sends it with --signal=B:USR1@SECONDS")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument("--dry-run", action="store_true",
                         help="validate everything, print the config that would run and the results path, run nothing")
@@ -150,7 +165,7 @@ def _add_execution_flags(parser: argparse.ArgumentParser) -> None:
 
 
 _FLAGS = ("workers", "seed", "executor", "out", "checkpoint_every", "checkpoint_mode", "checkpoint_keep", "max_retries",
-          "unit_timeout")
+          "unit_timeout", "on_usr1")
 
 
 def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -213,7 +228,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from .runner import continue_run, prepare_resume
 
     _configure_logging(args)
-    plan = prepare_resume(args.target, _flag_values(args), force=args.force)
+    plan = prepare_resume(args.target, _flag_values(args), force=args.force, model=args.model)
     if args.dry_run and not plan.finished:
         return _dry_run(plan.cfg, plan.out)
     if plan.finished:

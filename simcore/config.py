@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .checkpoint import existing_checkpoints
+from .interrupts import ON_USR1
 from .models.base import LockstepModel, Model, Param
 from .outlock import is_claimed
 from .rng import MAX_SEED
@@ -43,13 +44,16 @@ COMMON_PARAMS = (
           doc="times a partition whose worker died (killed, OOM, crash, unit_timeout) is run again"),
     Param("unit_timeout", float, 0.0, ge=0, units="s",
           doc="wall time after which a running partition counts as hung and its worker is killed; 0 = none"),
+    Param("on_usr1", str, "checkpoint", choices=ON_USR1,
+          doc="SIGUSR1 (Slurm's warning before the wall time): checkpoint at once and go on, or checkpoint and "
+              "stop (exit 138)"),
 )
 _COMMON_NAMES = tuple(p.name for p in COMMON_PARAMS)
 
 #: Settings that say how a run executes, not what it computes: the only
 #: ones ``simcore resume`` lets a user change.
 RUN_SETTINGS = ("workers", "executor", "checkpoint_every", "checkpoint_mode", "checkpoint_keep", "max_retries",
-                "unit_timeout")
+                "unit_timeout", "on_usr1")
 
 
 class ConfigError(ValueError):
@@ -171,6 +175,7 @@ class RunConfig:
     checkpoint_keep: int = 2
     max_retries: int = 2
     unit_timeout: float = 0.0
+    on_usr1: str = "checkpoint"
 
     def __hash__(self) -> int:
         return hash(self.to_toml())
@@ -301,6 +306,7 @@ def build_config(model: Model, values: Mapping[str, Any], model_ref: str | None 
         checkpoint_keep=resolved["checkpoint_keep"],
         max_retries=resolved["max_retries"],
         unit_timeout=resolved["unit_timeout"],
+        on_usr1=resolved["on_usr1"],
     )
 
 
@@ -329,16 +335,29 @@ def resolve_out_path(cfg: RunConfig, force: bool) -> Path:
         if existing_checkpoints(path) and not force:
             raise ConfigError(f"out {cfg.out!r} has checkpoints of an unfinished run; continue it with "
                               f"'simcore resume {cfg.out}', or use --force to start over")
-        parent = path.parent if str(path.parent) else Path(".")
-        if not parent.is_dir():
-            raise ConfigError(f"out {cfg.out!r}: directory {str(parent)!r} does not exist")
-        if not os.access(parent, os.W_OK):
-            raise ConfigError(f"out {cfg.out!r}: directory {str(parent)!r} is not writable")
+        check_out_directory(path, f"out {cfg.out!r}")
         return path
     stem = cfg.model.rsplit(":", 1)[-1].lower() if ":" in cfg.model else cfg.model
     candidate = Path(f"{stem}.h5")
+    check_out_directory(candidate, "the working directory (where the results go by default)")
     number = 2
     while _taken(candidate):
         candidate = Path(f"{stem}-{number}.h5")
         number += 1
     return candidate
+
+
+def check_out_directory(path: Path, what: str) -> None:
+    """ConfigError unless the directory of results path ``path`` exists and can be written (no side effects).
+
+    A read-only filesystem is refused even for root, for whom ``os.access``
+    ignores permission bits but not a read-only mount.
+    """
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"{what}: directory {str(parent)!r} does not exist")
+    read_only = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
+    if read_only or not os.access(parent, os.W_OK | os.X_OK):
+        how = "is on a read-only filesystem" if read_only else "is not writable"
+        raise ConfigError(f"{what}: directory {str(parent)!r} {how}; results, checkpoints and the lock file go "
+                          "there: choose another --out")

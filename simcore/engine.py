@@ -9,7 +9,7 @@
         to pay for a pool; else W = min(workers, P)); start it and the checkpoint writer
     checkpoint("running")                               # sequence 0 (not on resume)
     while partitions remain or are in flight:
-        if SIGINT/SIGTERM: finish those in flight, checkpoint("interrupted"),
+        if SIGINT/SIGTERM/SIGHUP: finish those in flight, checkpoint("interrupted"),
                            raise Interrupted            # a 2nd signal aborts at once
         keep at most W + 2 partitions submitted         # bounded queue
         wait for one to finish (0.2 s at most); done[p] = True
@@ -17,7 +17,8 @@
         a worker died (or ran past unit_timeout): rebuild the pool, queue the
             lost partitions again; the dead worker's partition is charged
             one attempt, and more than max_retries stop the run
-        every checkpoint_every seconds: checkpoint("running")
+        every checkpoint_every seconds, or on SIGUSR1: checkpoint("running")
+            (a checkpoint the disk refuses is a warning: the run goes on)
     checkpoint("finished"); join the writer
     copy tallies out of shared memory; unlink the arena (every exit path)
 
@@ -42,7 +43,7 @@ import functools
 import logging
 import os
 import signal
-import threading
+import sys
 import time
 import traceback
 from collections import deque
@@ -53,9 +54,10 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from .autoworkers import choose
-from .checkpoint import CheckpointPlan, CheckpointWriter, Snapshot, WriterStats
+from .checkpoint import CheckpointPlan, CheckpointWriter, EverySeconds, Snapshot, WriterStats
 from .config import RunConfig
 from .executors import make_executor
+from .interrupts import Interrupted, StopFlag, stop_reason
 from .models import get_model
 from .models.base import BatchModel
 from .shm import SharedArena, arrays_of
@@ -64,26 +66,6 @@ log = logging.getLogger(__name__)
 
 #: How often the drivers look at their futures and at the stop flag [s].
 POLL_SECONDS = 0.2
-_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-def stop_reason(signum: int | None) -> str:
-    """What stopped a run, in words: ``SIGINT``, ``SIGTERM``, or ``cancellation`` (``signum`` None)."""
-    return "cancellation" if signum is None else signal.Signals(signum).name
-
-
-class Interrupted(KeyboardInterrupt):
-    """The run was stopped by SIGINT or SIGTERM (``exit_code`` 130 or 143), or cancelled (``signum`` None).
-
-    ``checkpoint`` is the final checkpoint written on the way out, if any.
-    Cancellation is what :mod:`simcore.aio` asks for when its task is cancelled.
-    """
-
-    def __init__(self, signum: int | None, checkpoint: Path | None = None) -> None:
-        super().__init__(f"interrupted by {stop_reason(signum)}")
-        self.signum = signum
-        self.checkpoint = checkpoint
-        self.exit_code = 130 if signum is None else _EXIT_CODES.get(signum, 128 + signum)
 
 
 class PartitionFailed(RuntimeError):
@@ -105,69 +87,14 @@ class WorkerCrashed(RuntimeError):
     """A worker process died (killed, out of memory, segfault) while running partitions."""
 
 
-class StopFlag:
-    """Set by the signal handlers (or a cancelled :mod:`simcore.aio` task); the drivers check it
-    between partitions (or rounds).
-
-    The first request asks for a graceful stop; a second one asks to abort,
-    which the drivers honour at their next poll (at most ``POLL_SECONDS``).
-    A request may come from any thread.
-    """
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.signum: int | None = None
-        self.aborted = False
-
-    def request(self, signum: int | None) -> None:
-        """Ask the run to stop after the partitions in flight; asked twice, to abort them.
-
-        ``signum`` is the signal that asks, or None for a cancellation.
-        """
-        if self._event.is_set():
-            self.aborted = True
-        self.signum = signum
-        self._event.set()
-
-    def is_set(self) -> bool:
-        """True once a stop was requested."""
-        return self._event.is_set()
-
-    def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for a stop request; True if there is one."""
-        return self._event.wait(timeout)
-
-    def raise_if_aborted(self) -> None:
-        """Raise Interrupted if a second signal came: abandon the work in flight now."""
-        if self.aborted:
-            raise Interrupted(self.signum)
-
-
-@contextmanager
-def graceful_signals(stop: StopFlag):
-    """Route SIGINT/SIGTERM to ``stop`` for the duration of the block.
-
-    The handler only records the request: raising from it could interrupt the
-    pool while it hands a new worker its arguments, and that worker would fail
-    with a traceback.  A second signal makes the driver raise Interrupted at
-    its next poll, well under a second later (Interrupted is a
-    KeyboardInterrupt: it unwinds every ``finally``, so shared memory is
-    still unlinked).  Only the main thread can install handlers; elsewhere
-    this is a no-op.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum, frame):
-        stop.request(signum)
-
-    previous = {sig: signal.signal(sig, handler) for sig in _EXIT_CODES}
-    try:
-        yield stop
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+def checkpoint_due(trigger: EverySeconds | None, stop: StopFlag) -> bool:
+    """True when a run's next checkpoint is due: ``trigger``'s interval has passed, or SIGUSR1 asked for one now."""
+    asked = stop.checkpoint_requested()
+    if trigger is None:
+        if asked:
+            log.warning("SIGUSR1 asked for a checkpoint, but this run writes none (checkpoint_every = 0)")
+        return False
+    return asked or trigger.due()
 
 
 @functools.lru_cache(maxsize=None)
@@ -261,7 +188,6 @@ def run_batch(model: BatchModel, cfg: RunConfig, *, stop: StopFlag | None = None
     ------
     PartitionFailed  a partition raised in a worker (remote traceback attached)
     WorkerCrashed    a partition's worker died (or hung) on more than max_retries + 1 attempts
-    CheckpointError  a checkpoint could not be written (older ones are intact)
     Interrupted      SIGINT/SIGTERM: partitions in flight were finished and,
                      if checkpointing, a final checkpoint was written; a
                      second signal abandons them at once
@@ -339,7 +265,7 @@ class _BatchLoop:
                         self._recover([], hung=[], kill=True)
                     break
             self._collect()
-            if self.trigger is not None and self.trigger.due():
+            if checkpoint_due(self.trigger, self.stop):
                 if self.plan.mode == "sync":
                     drained = time.perf_counter()
                     self._drain()
@@ -461,7 +387,9 @@ class _BatchLoop:
         """First SIGINT/SIGTERM: finish the partitions in flight, write a final checkpoint, raise."""
         cancelled = [self.in_flight.pop(f) for f in list(self.in_flight) if f.cancel()]
         self.pending.extendleft(reversed(cancelled))
-        log.warning("%s received: finishing %d partition(s) in flight%s (signal again to abort at once)",
+        if self.in_flight:  # on a terminal a warning, as the wait may be long; elsewhere the last line says it all
+            log.log(logging.WARNING if sys.stderr.isatty() else logging.INFO,
+                    "%s received: finishing %d partition(s) in flight%s (signal again to abort at once)",
                     stop_reason(self.stop.signum), len(self.in_flight),
                     ", then writing a checkpoint" if self.writer else "")
         self._drain()

@@ -11,7 +11,8 @@ Process workers (PITFALLS sections 1-4, 6):
 * started by ``forkserver`` (never ``fork``: numba/OpenMP threads and h5py
   locks do not survive it); the server is started with single-threaded
   numeric libraries and preloads the built-in kernels warm;
-* ignore SIGINT (only the main process decides), keep SIGTERM default;
+* ignore SIGINT, SIGHUP and SIGUSR1 (only the main process decides), keep
+  SIGTERM default;
 * send log records through a ``QueueHandler`` to the main process;
 * a worker that dies breaks the pool (``BrokenProcessPool``), never a hang;
 * a worker whose main process was killed (SIGKILL, OOM) exits by itself: it
@@ -37,6 +38,7 @@ from typing import Callable
 
 from ._jit import SINGLE_THREAD_ENV
 from .barrier import SpinBarrier
+from .interrupts import IGNORED_BY_HELPERS, helpers_ignore_signals
 from .shm import ArenaSpec, AttachedArena
 
 log = logging.getLogger(__name__)
@@ -170,31 +172,19 @@ def _environment(values: dict[str, str]):
                 os.environ[key] = value
 
 
-@contextmanager
-def _sigint_ignored():
-    """Ignore SIGINT while a helper process is started, so it inherits SIG_IGN (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def forkserver_context() -> multiprocessing.context.BaseContext:
     """The forkserver context, its server started single-threaded with warm kernels.
 
-    The server is started with SIGINT ignored: a Ctrl-C to the process group
+    The server is started with SIGINT, SIGHUP and SIGUSR1 ignored
+    (:data:`~simcore.interrupts.IGNORED_BY_HELPERS`): a Ctrl-C to the process group
     while it is still preloading kernels would otherwise kill it and break the
     pool before the main process could stop cleanly (its workers, forked from
-    it, ignore SIGINT too).  Runs started concurrently from threads
+    it, ignore them too).  Runs started concurrently from threads
     (:mod:`simcore.aio`) take turns, so that none of them restores the
     environment while another still relies on it.
     """
     context = multiprocessing.get_context("forkserver")
-    with _FORKSERVER_LOCK, _environment(SINGLE_THREAD_ENV), _sigint_ignored():
+    with _FORKSERVER_LOCK, _environment(SINGLE_THREAD_ENV), helpers_ignore_signals():
         context.set_forkserver_preload(PRELOAD)
         multiprocessing.forkserver.ensure_running()
     return context
@@ -210,10 +200,11 @@ def _exit_when_main_dies(lifeline) -> None:
 
 
 def _init_process_worker(spec: ArenaSpec, log_queue, log_level: int, lifeline, barrier) -> None:
-    """Pool initializer: ignore SIGINT, watch the main process, log through the queue, attach the arena."""
+    """Pool initializer: ignore SIGINT/SIGHUP/SIGUSR1, watch the main process, log through the queue, attach the arena."""
     global _attached, _barrier
     _barrier = barrier
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in IGNORED_BY_HELPERS:
+        signal.signal(sig, signal.SIG_IGN)
     threading.Thread(target=_exit_when_main_dies, args=(lifeline,), name="simcore-lifeline",
                      daemon=True).start()
     root = logging.getLogger()

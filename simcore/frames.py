@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ._h5 import discard
+from .storage import StorageError, describe, storage_errno
+
 _FRAME = re.compile(r"\.frame-(\d+)\.npy$")
 
 
@@ -31,12 +34,17 @@ class FrameStore:
         return self.out.with_name(f"{self.out.name}.frame-{step:012d}.npy")
 
     def write(self, step: int, positions: np.ndarray) -> None:
-        """Store the frame of step ``step`` (positions (N, 3)) durably under its final name."""
+        """Store the frame of step ``step`` (positions (N, 3)) under its final name; StorageError if the disk refuses."""
         path = self._path(step)
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            np.save(handle, np.ascontiguousarray(positions), allow_pickle=False)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as handle:
+                np.save(handle, np.ascontiguousarray(positions), allow_pickle=False)
+            os.replace(tmp, path)
+        except OSError as exc:
+            discard(tmp)
+            raise StorageError(storage_errno(exc), f"cannot write trajectory frame {path}: {describe(exc, path)}") \
+                from exc
 
     def existing(self) -> list[tuple[int, Path]]:
         """(step, path) of every frame on disk, by step."""

@@ -11,7 +11,7 @@
     init the state (main process), or copy it from the checkpoint
     checkpoint("running")                                    # sequence 0 (not on resume)
     while steps remain:
-        if SIGINT/SIGTERM: checkpoint("interrupted"), raise Interrupted
+        if SIGINT/SIGTERM/SIGHUP: checkpoint("interrupted"), raise Interrupted
         round: each worker runs steps [s, s + chunk) on its group:
             for each step: for each phase: phase(rows of each partition); barrier
                            if measured: measure(rows) -> buffer[step, partition]; barrier
@@ -21,7 +21,7 @@
         sums[round's steps] = buffer summed over partitions, in partition order
         chunk adapts so a round lasts ~0.25 s (and at most ``ROUND_STEPS_MAX`` steps):
             signals and checkpoints wait no longer
-        every checkpoint_every seconds: checkpoint("running")
+        every checkpoint_every seconds, or on SIGUSR1: checkpoint("running")
     checkpoint("finished"); return sums
 
 Shared memory holds one round of per-partition measurements, not the whole
@@ -52,10 +52,11 @@ from .barrier import SpinBarrier
 from .barrier import counters as barrier_counters
 from .checkpoint import CheckpointPlan, Snapshot
 from .config import RunConfig
-from .engine import (POLL_SECONDS, Interrupted, PartitionFailed, RunOutcome, StopFlag, WorkerCrashed, cached_model,
+from .engine import (POLL_SECONDS, PartitionFailed, RunOutcome, WorkerCrashed, cached_model, checkpoint_due,
                      dead_workers)
 from .executors import current_barrier, lockstep_executor
 from .frames import FrameStore
+from .interrupts import Interrupted, StopFlag
 from .models.base import LockstepModel, fold_into_box, partition_share
 from .shm import SharedArena, arrays_of
 
@@ -249,7 +250,7 @@ class _LockstepLoop:
             self.step = last
             if self.trajectory is not None and last % self.trajectory.every == 0:
                 self._record_frame()
-            if self.trigger is not None and self.trigger.due():
+            if checkpoint_due(self.trigger, self.stop):
                 self._checkpoint("running")
         if self.writer is not None:
             self._checkpoint("finished")
@@ -348,13 +349,17 @@ class _LockstepLoop:
 
 
 
+def sums_shape(model: LockstepModel, cfg: RunConfig) -> tuple[int, int]:
+    """Shape of a run's per-step sums over partitions: (steps measured, observables)."""
+    params = dict(cfg.params)
+    return model.steps(params) - model.measured_from(params), len(model.observables)
+
+
 def lockstep_start(model: LockstepModel, cfg: RunConfig, arrays: dict[str, np.ndarray], steps_done: int,
                    source: str) -> LockstepStart:
     """The start of a resumed run from a checkpoint's arrays; ValueError naming ``source`` if they do not fit."""
-    params = dict(cfg.params)
-    shape = model.state_shape(params)
-    expected = (model.steps(params) - model.measured_from(params), len(model.observables))
+    shape = model.state_shape(dict(cfg.params))
     state, sums = arrays.get("state"), arrays.get("observables")
-    if state is None or sums is None or state.shape != shape or sums.shape != expected:
+    if state is None or sums is None or state.shape != shape or sums.shape != sums_shape(model, cfg):
         raise ValueError(f"{source}: its state does not fit the config (expected a state of shape {shape})")
     return LockstepStart(steps_done, state, sums)

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ._h5 import first_line, plain
+from ._h5 import ForeignContent, first_line, member, members, plain, read_dataset
 from .config import RunConfig
 from .models.base import Reduction
 from .stats import Estimate
@@ -280,15 +280,17 @@ def open_results(path: str | os.PathLike) -> Results:
                 raise ResultsFileError(
                     f"{str(path)!r} has results format {attrs.get('format_version')}; this simcore reads {FORMAT_VERSION}")
             estimates, per_partition = {}, {}
-            for name, dataset in handle["results"].items():
+            for name, dataset in members(member(handle, "results")):
                 a = dataset.attrs
-                estimates[name] = Estimate(float(a["mean"]), float(a["stderr"]), int(a["n"]), str(a["units"]))
-                per_partition[name] = dataset[()]
-            series = {name: dataset[()] for name, dataset in handle["series"].items()}
-            series_attrs = {name: {key: _attr(value) for key, value in dataset.attrs.items()}
-                            for name, dataset in handle["series"].items()}
+                estimates[name] = Estimate(float(a["mean"]), float(a["stderr"]), int(a["n"]), str(plain(a["units"])))
+                per_partition[name] = read_dataset(dataset)
+            stored = members(member(handle, "series"))
+            series = {name: read_dataset(dataset, "biufSO") for name, dataset in stored}  # a sweep's text axes
+            series_attrs = {name: {key: _attr(value) for key, value in dataset.attrs.items()} for name, dataset in stored}
     except ResultsFileError:
         raise
+    except ForeignContent as exc:
+        raise ResultsFileError(f"{str(path)!r} is refused: {exc}") from None
     except (OSError, KeyError, ValueError) as exc:
         raise ResultsFileError(f"{str(path)!r} cannot be read as simcore results: {first_line(exc)}") from None
     return Results(path, attrs, estimates, per_partition, series, series_attrs)

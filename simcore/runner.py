@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import tomllib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -15,15 +16,17 @@ import numpy as np
 
 from .autoworkers import Choice, choose
 from .checkpoint import (Checkpoint, CheckpointFileError, CheckpointPlan, Header, checkpoint_files,
-                         latest_checkpoint)
-from .config import RUN_SETTINGS, ConfigError, RunConfig, build_config, resolve_out_path
-from .engine import BatchStart, StopFlag, graceful_signals, run_batch
+                         existing_checkpoints, latest_checkpoint)
+from .config import RUN_SETTINGS, ConfigError, RunConfig, build_config, check_out_directory, resolve_out_path
+from .engine import BatchStart, run_batch
 from .frames import FrameStore
-from .lockstep import LockstepStart, lockstep_start, run_lockstep
-from .models import get_model
+from .interrupts import Interrupted, StopFlag, graceful_signals, stop_reason
+from .lockstep import LockstepStart, lockstep_start, run_lockstep, sums_shape
+from .models import BUILTIN, COMPOSITE, get_model
 from .models.base import BatchModel, LockstepModel, Model
 from .outlock import OutLock, is_claimed, try_claim
 from .results import Results, ResultsFileError, open_results, write_results
+from .storage import StorageError, describe, is_storage_failure, storage_errno
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,7 @@ def execute(model: Model, cfg: RunConfig, out: Path, *, force: bool = False,
     to its results: a second run or resume of the same path is refused
     (ConfigError), and a default name taken meanwhile moves on to the next.
     """
-    with _claim(cfg, out, force, resumed) as claim:
+    with _claim(cfg, out, force, resumed) as claim, _told_how_to_continue(claim.out):
         out = claim.out
         frames = _frames_of(model, cfg, out)
         if force and resumed is None:
@@ -73,7 +76,7 @@ def execute(model: Model, cfg: RunConfig, out: Path, *, force: bool = False,
                 frames.remove()
         start = _start_of(model, cfg, resumed) if resumed else None
         stop = stop or StopFlag()
-        with graceful_signals(stop):
+        with graceful_signals(stop, cfg.on_usr1), _signalled_failures_as_interrupts(stop, out):
             plan = checkpoint_plan(model, cfg, out, resumed)
             if isinstance(model, LockstepModel):
                 outcome = run_lockstep(model, cfg, stop=stop, progress=progress, start=start, checkpoints=plan,
@@ -84,6 +87,53 @@ def execute(model: Model, cfg: RunConfig, out: Path, *, force: bool = False,
                                                                                       ""), force)
     log.info("wrote %s in %.2f s", path, outcome.wall_seconds)
     return path
+
+
+def _newest_checkpoint_file(out: Path) -> Path | None:
+    found = existing_checkpoints(out)
+    return found[0] if found else None
+
+
+@contextmanager
+def _signalled_failures_as_interrupts(stop: StopFlag, out: Path):
+    """A failure after a stop request is the stop's doing: report Interrupted, not the failure.
+
+    A signal to the whole process group (Slurm's scancel, a container stop)
+    also kills the forkserver and the workers, maybe while the pool starts:
+    the pool then fails in ways of its own (EOFError, a broken pool).
+    """
+    try:
+        yield
+    except (Interrupted, StorageError):
+        raise
+    except Exception as exc:
+        if not stop.is_set():
+            raise
+        log.debug("after %s: %s: %s", stop_reason(stop.signum), type(exc).__name__, exc)
+        raise Interrupted(stop.signum, _newest_checkpoint_file(out)) from None
+
+
+@contextmanager
+def _told_how_to_continue(out: Path):
+    """Name the checkpoint to continue from in an interruption or a storage failure leaving ``execute``."""
+    try:
+        yield
+    except Interrupted as exc:
+        if exc.checkpoint is None:
+            exc.checkpoint = _newest_checkpoint_file(out)
+        raise
+    except StorageError as exc:
+        raise StorageError(exc.errno, f"{exc}; {_next_step(out)}") from None
+
+
+def _next_step(out: Path) -> str:
+    """What to do after a storage failure of the run of ``out``: which checkpoint, and the command."""
+    try:
+        checkpoint = latest_checkpoint(out)
+    except CheckpointFileError:
+        return "no checkpoint is left to continue from: free some space and run again"
+    then = "writes the results" if checkpoint.status == "finished" else "finishes the run"
+    return f"the newest valid checkpoint is {checkpoint.path}: once space is free, 'simcore resume {out}' {then}"
 
 
 def _claim(cfg: RunConfig, out: Path, force: bool, resumed: Checkpoint | None) -> OutLock:
@@ -120,8 +170,13 @@ def _write(model: Model, cfg: RunConfig, out: Path, tallies, wall_seconds: float
             trajectory = (model.trajectory(params), steps, positions)
         else:
             log.warning("%s: no trajectory frames on disk; the results hold no /particles", out)
-    path = write_results(out, cfg, reduction, tallies, model_results=declared, wall_seconds=wall_seconds,
-                         workers=ran_on.workers, executor=ran_on.executor, force=force, trajectory=trajectory)
+    try:
+        path = write_results(out, cfg, reduction, tallies, model_results=declared, wall_seconds=wall_seconds,
+                             workers=ran_on.workers, executor=ran_on.executor, force=force, trajectory=trajectory)
+    except (OSError, RuntimeError) as exc:  # h5py raises a full disk as RuntimeError
+        if not is_storage_failure(exc):
+            raise
+        raise StorageError(storage_errno(exc), f"cannot write the results {out}: {describe(exc, out)}") from None
     if frames is not None:
         frames.remove()
     return path
@@ -131,17 +186,17 @@ def _start_of(model: Model, cfg: RunConfig, checkpoint: Checkpoint) -> BatchStar
     """Where the run continues from ``checkpoint``; CheckpointFileError if its state does not fit ``cfg``."""
     source = repr(str(checkpoint.path))
     if isinstance(model, LockstepModel):
+        arrays = {**checkpoint.arrays, "observables": checkpoint.rows("observables", sums_shape(model, cfg))}
         try:
-            return lockstep_start(model, cfg, checkpoint.arrays, checkpoint.counters.get("steps_done", -1), source)
+            return lockstep_start(model, cfg, arrays, checkpoint.counters.get("steps_done", -1), source)
         except ValueError as exc:
             raise CheckpointFileError(str(exc)) from None
     done = checkpoint.arrays.get("done")
-    tallies = checkpoint.arrays.get("tallies")
     expected = (cfg.partitions, model.tally_width(dict(cfg.params)))
-    if done is None or tallies is None or done.shape != expected[:1] or tallies.shape != expected:
+    if done is None or done.shape != expected[:1]:
         raise CheckpointFileError(f"{source}: its state does not fit the config "
                                   f"(expected tallies of shape {expected})")
-    return BatchStart(done.astype(bool), tallies)
+    return BatchStart(done.astype(bool), checkpoint.rows("tallies", expected))
 
 
 def _final_tallies(start: BatchStart | LockstepStart) -> np.ndarray:
@@ -190,12 +245,15 @@ class ResumePlan(NamedTuple):
         return self.checkpoint is None
 
 
-def prepare_resume(target: str | Path, overrides: dict[str, Any], force: bool = False) -> ResumePlan:
+def prepare_resume(target: str | Path, overrides: dict[str, Any], force: bool = False,
+                   model: str | Model | None = None) -> ResumePlan:
     """Find the checkpoint to continue for ``target`` and validate ``overrides`` against it.
 
     ``target`` is a checkpoint file or the results path of the run.  Only the
     :data:`~simcore.config.RUN_SETTINGS` may change; anything else that would
-    change the results raises ConfigError naming the parameter.
+    change the results raises ConfigError naming the parameter.  A run of a
+    user's model resumes only with ``model``: the same ``module:attr`` the
+    file names, or the model object (:func:`model_to_resume`).
     """
     target = Path(target)
     if _is_results_file(target):
@@ -207,9 +265,10 @@ def prepare_resume(target: str | Path, overrides: dict[str, Any], force: bool = 
                           "while it runs")
     if out.exists() and _is_results_file(out) and not force:
         return ResumePlan(None, None, out, None)
-    model = get_model(checkpoint.model)
+    check_out_directory(out, f"the run of {str(checkpoint.path)!r}")
     saved = tomllib.loads(checkpoint.config)
     saved.pop("model", None)
+    model = model_to_resume(checkpoint, saved, model)
     settings = {k: v for k, v in checkpoint.settings.items() if k in RUN_SETTINGS}
     cfg = build_config(model, {**saved, **settings, **overrides}, model_ref=checkpoint.model)
     if cfg.out is not None:
@@ -218,6 +277,33 @@ def prepare_resume(target: str | Path, overrides: dict[str, Any], force: bool = 
     if out.exists() and not force:
         raise ConfigError(f"{str(out)!r} exists but is not this run's results; move it or use --force")
     return ResumePlan(model, cfg, out, checkpoint)
+
+
+def model_to_resume(checkpoint: Checkpoint, saved: dict[str, Any], named: str | Model | None) -> Model:
+    """The model of ``checkpoint``, importing no module that only the file names.
+
+    A built-in model (and a sweep of one) loads as always.  A file naming a
+    user's ``module:attr`` (as its model, or as a sweep's ``of``) could make
+    simcore import any installed module, import-time code and all, chosen by
+    whoever wrote the file: it resumes only when the user names the same
+    reference (``--model``) or passes the model object; else ConfigError.
+    """
+    reference = checkpoint.model
+    swept = saved.get("of") if reference in COMPOSITE else None
+    foreign = next((ref for ref in (reference, swept) if isinstance(ref, str) and ref not in BUILTIN
+                    and ref not in COMPOSITE), None)
+    if foreign is None:
+        if named is not None:
+            raise ConfigError(f"model: {str(checkpoint.path)!r} is a run of the built-in model {reference!r}; "
+                              "--model is only for a user's model")
+        return get_model(reference)
+    if isinstance(named, (BatchModel, LockstepModel)) and foreign == reference:
+        return named
+    if named != foreign:
+        given = f" (not {named!r})" if isinstance(named, str) else ""
+        raise ConfigError(f"model: {str(checkpoint.path)!r} names the model {foreign!r}{given}; simcore imports no "
+                          f"module a file names: if you trust it, resume with --model {foreign}")
+    return get_model(reference)
 
 
 def _refuse_changes(checkpoint: Checkpoint, cfg: RunConfig) -> None:
@@ -244,19 +330,22 @@ def continue_run(plan: ResumePlan, *, force: bool = False, progress: Callable[[i
     if checkpoint.status == "finished":
         start = _start_of(plan.model, plan.cfg, checkpoint)
         log.warning("%s: the run had finished; writing its results from the final checkpoint", checkpoint.path)
-        return _write(plan.model, plan.cfg, plan.out, _final_tallies(start), float(checkpoint.attrs["elapsed_seconds"]),
-                      choose(plan.model, plan.cfg), force)
+        with _told_how_to_continue(plan.out):
+            return _write(plan.model, plan.cfg, plan.out, _final_tallies(start),
+                          float(checkpoint.attrs["elapsed_seconds"]), choose(plan.model, plan.cfg), force)
     return execute(plan.model, plan.cfg, plan.out, force=force, progress=progress, resumed=checkpoint)
 
 
-def resume(path: str | Path, *, force: bool = False, **overrides: Any) -> Results:
+def resume(path: str | Path, *, force: bool = False, model: str | Model | None = None, **overrides: Any) -> Results:
     """Continue the run of checkpoint (or results path) ``path`` and return its results.
 
     ``overrides`` may change only workers, executor and the checkpoint
     settings; the results are bitwise those of an uninterrupted run.  A run
     that had already finished is not run again: its results are returned.
+    A run of a user's model needs ``model``: its ``"module:attr"`` as the
+    file names it, or the model object (nothing a file names is imported).
     """
-    plan = prepare_resume(path, overrides, force)
+    plan = prepare_resume(path, overrides, force, model)
     return open_results(continue_run(plan, force=force))
 
 

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._h5 import crc32_of, discard, first_line, fsync_path, plain
+from ._h5 import crc32_of, discard, first_line, fsync_path, member, plain, read_dataset
+from .storage import is_storage_failure, storage_errno
 
 FILETYPE = "simcore-checkpoint-rows"
 
@@ -97,7 +98,7 @@ def write_segment(path: Path, name: str, sequence: int, index: np.ndarray, array
 
     Rows go from ``array`` to the file run by run of consecutive rows, without
     an intermediate copy.  Raises OSError (nothing left behind) if the disk
-    refuses.
+    refuses, also when h5py reports it as RuntimeError.
     """
     import h5py
 
@@ -121,14 +122,21 @@ def write_segment(path: Path, name: str, sequence: int, index: np.ndarray, array
         fsync_path(tmp)
         os.replace(tmp, path)
         fsync_path(path.parent, directory=True)
-    except OSError:
+    except (OSError, RuntimeError) as exc:  # h5py raises a full disk as RuntimeError
         discard(tmp)
-        raise
+        if isinstance(exc, RuntimeError) and not is_storage_failure(exc):
+            raise
+        raise OSError(storage_errno(exc), f"cannot write row segment {path.name}") from exc
     return SegmentRef(path.name, crc)
 
 
-def load_segment(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
-    """Read and verify one segment file: (row numbers, rows, crc32); raise SegmentError if unusable."""
+def load_segment(path: Path, row_shape: tuple[int, ...] | None = None,
+                 dtype: np.dtype | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Read and verify one segment file: (row numbers, rows, crc32); raise SegmentError if unusable.
+
+    With ``row_shape`` and ``dtype`` (what the listing checkpoint declares),
+    rows of another shape or type are refused before they are read.
+    """
     import h5py
 
     if not path.is_file():
@@ -137,38 +145,58 @@ def load_segment(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
         with h5py.File(path, "r") as handle:
             kind, complete = plain(handle.attrs.get("filetype")), bool(handle.attrs.get("complete"))
             crc = int(handle.attrs.get("crc32", -1))
-            index = handle["index"][()]
-            rows = handle["rows"][()]
+            stored = member(handle, "rows")
+            if row_shape is not None and (stored.shape[1:] != tuple(row_shape) or stored.dtype != dtype):
+                raise SegmentError(f"row segment {path.name} holds rows of shape {stored.shape[1:]} and type "
+                                   f"{stored.dtype}, not the {tuple(row_shape)} {dtype} its checkpoint lists")
+            index = read_dataset(member(handle, "index"), "iu")
+            rows = read_dataset(stored)
+    except SegmentError:
+        raise
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise SegmentError(f"row segment {path.name} is truncated or corrupt: {first_line(exc)}") from None
     if kind != FILETYPE or not complete:
         raise SegmentError(f"{path.name} is not a complete row segment")
-    if crc32_of([index, rows]) != crc:
+    if index.ndim != 1 or len(index) != len(rows) or crc32_of([index, rows]) != crc:
         raise SegmentError(f"checksum of row segment {path.name} does not match")
     return index, rows, crc
 
 
-def read_rows(directory: Path, refs: list[SegmentRef], shape: tuple[int, ...], dtype: np.dtype,
-              mask: np.ndarray) -> np.ndarray:
-    """Assemble an array of ``shape`` from its segments; rows outside ``mask`` are zero.
+def verified_segments(directory: Path, refs: list[SegmentRef], shape: tuple[int, ...], dtype: np.dtype,
+                      mask: np.ndarray):
+    """Yield ``(row numbers, rows)`` of each listed segment, verified, one segment in memory at a time.
 
-    Verifies each segment (:func:`load_segment`), that its CRC-32 is the one
-    listed, and that the segments hold exactly the rows of ``mask``; raises
-    SegmentError otherwise.
+    Checks each segment (:func:`load_segment`), that its CRC-32 is the one
+    listed, and, once all are read, that together they hold exactly the rows
+    of ``mask``; raises SegmentError otherwise.
     """
-    out = np.zeros(shape, dtype=dtype)
     seen = np.zeros(shape[0], dtype=bool)
     for ref in refs:
-        index, rows, crc = load_segment(directory / ref.file)
+        index, rows, crc = load_segment(directory / ref.file, shape[1:], dtype)
         if crc != ref.crc32:
             raise SegmentError(f"row segment {ref.file} is not the one listed (its checksum differs)")
         if len(index) and (index.min() < 0 or index.max() >= shape[0] or seen[index].any()):
             raise SegmentError(f"row segment {ref.file} holds rows out of range or twice")
         seen[index] = True
-        out[index] = rows
+        yield index, rows
     if not np.array_equal(seen, mask.astype(bool)):
         raise SegmentError("the row segments do not hold exactly the rows its mask selects")
+
+
+def read_rows(directory: Path, refs: list[SegmentRef], shape: tuple[int, ...], dtype: np.dtype,
+              mask: np.ndarray) -> np.ndarray:
+    """Assemble an array of ``shape`` from its segments (:func:`verified_segments`); rows outside ``mask`` are zero."""
+    out = np.zeros(shape, dtype=dtype)
+    for index, rows in verified_segments(directory, refs, shape, dtype, mask):
+        out[index] = rows
     return out
+
+
+def plain_file_name(name: str) -> str:
+    """``name`` if it is a plain file name (no directory part, not ``.`` or ``..``); else SegmentError."""
+    if not name or "/" in name or "\\" in name or "\0" in name or name in (".", ".."):
+        raise SegmentError(f"segment name {name!r} is not a plain file name in the checkpoint's directory")
+    return name
 
 
 def remove_unlisted(out: Path, listed: set[str]) -> None:

@@ -42,6 +42,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .interrupts import helpers_ignore_signals
+
 SHM_DIR = Path("/dev/shm")
 PREFIX = "simcore_"
 _NAME_RE = re.compile(r"^simcore_(?P<pid>\d+)_(?P<start>[0-9a-f]+)r(?P<run>\d+)_(?P<name>[A-Za-z0-9]+)$")
@@ -94,6 +96,7 @@ class SharedArena:
     """
 
     def __init__(self) -> None:
+        _start_resource_tracker()
         self.arena_id = f"{_owner_token()}r{next(_run_counter)}"
         self._blocks: dict[str, shared_memory.SharedMemory] = {}
         self._specs: list[BlockSpec] = []
@@ -154,6 +157,16 @@ class SharedArena:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker now, ignoring SIGHUP and SIGUSR1 (it ignores SIGINT and SIGTERM itself).
+
+    Started later, on the first block, it would die of a SIGHUP to the process
+    group, and the unlink of every block would then warn of leaks.
+    """
+    with helpers_ignore_signals():
+        resource_tracker.ensure_running()
 
 
 _deferred: list[shared_memory.SharedMemory] = []

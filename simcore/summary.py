@@ -14,7 +14,7 @@ from typing import Any
 
 from ._h5 import plain
 from .config import toml_value
-from .models import UnknownModelError, get_model
+from .models import BUILTIN, get_model
 from .stats import Estimate
 from .sweep import axis_names, read_table, result_names
 
@@ -60,11 +60,10 @@ def _named_lines(model_ref: str, values: dict[str, str], prefix: str = "") -> li
 
 
 def _units_of(model_ref: str) -> dict[str, str]:
-    """Parameter name -> units of a model, or nothing if the model cannot be loaded here."""
-    try:
-        return {param.name: param.units for param in get_model(model_ref).params}
-    except UnknownModelError:
+    """Parameter name -> units of a built-in model; nothing for another (``info`` imports no module a file names)."""
+    if model_ref not in BUILTIN:
         return {}
+    return {param.name: param.units for param in get_model(model_ref).params}
 
 
 def results_summary(res) -> list[str]:
