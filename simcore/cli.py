@@ -282,7 +282,7 @@ def _with_progress(args: argparse.Namespace, model, cfg, body) -> Path:
 
     removed = remove_orphans()
     if removed:
-        log.warning("removed %d shared-memory block(s) left by dead simcore runs", len(removed))
+        log.info("removed %d shared-memory block(s) left by dead simcore runs", len(removed))
     tqdm.monitor_interval = 0
     params = dict(cfg.params)
     unit, per_work = progress_rate(model, params)

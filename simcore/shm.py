@@ -35,6 +35,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import sys
 import threading
 from multiprocessing import resource_tracker, shared_memory
 from pathlib import Path
@@ -159,14 +160,27 @@ class SharedArena:
         self.close()
 
 
+#: Passed to the resource tracker: its notice of what it cleans up after a SIGKILLed owner is no news.
+_TRACKER_QUIET = "ignore::UserWarning:multiprocessing.resource_tracker"
+
+
 def _start_resource_tracker() -> None:
     """Start multiprocessing's resource tracker now, ignoring SIGHUP and SIGUSR1 (it ignores SIGINT and SIGTERM itself).
 
     Started later, on the first block, it would die of a SIGHUP to the process
-    group, and the unlink of every block would then warn of leaks.
+    group, and the unlink of every block would then warn of leaks.  When the
+    owner is SIGKILLed, the tracker unlinks its blocks and semaphores, which
+    is the cleanup wanted: it does so silently (``-W`` of the tracker).
     """
     with helpers_ignore_signals():
-        resource_tracker.ensure_running()
+        added = _TRACKER_QUIET not in sys.warnoptions
+        if added:
+            sys.warnoptions.append(_TRACKER_QUIET)  # the tracker's command line copies the interpreter's -W
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            if added:
+                sys.warnoptions.remove(_TRACKER_QUIET)
 
 
 _deferred: list[shared_memory.SharedMemory] = []
