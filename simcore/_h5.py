@@ -1,8 +1,10 @@
 """Small helpers shared by the HDF5 readers and writers (results, checkpoints, row segments)."""
 from __future__ import annotations
 
+import itertools
 import os
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -51,6 +53,38 @@ def fsync_path(path: Path, directory: bool = False) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_images = itertools.count()
+
+
+@contextmanager
+def built_in_memory(path: Path, **options):
+    """An HDF5 file to fill (``with built_in_memory(path) as handle``), written to ``path`` and fsynced at the end.
+
+    HDF5 builds the file in memory (its core driver) and never touches the
+    disk; simcore then writes the bytes itself.  So a refusing disk (full,
+    quota, read-only, I/O error, file size limit) raises a plain OSError from
+    that write, and leaves nothing open: written in place, a close that
+    fails to flush leaves the file open inside the HDF5 library, holding the
+    space of a deleted file for the life of the process, and h5py reports it
+    as RuntimeError, later again from deallocators.  The cost is one copy of
+    the file in memory while it is written.
+    """
+    import h5py
+
+    handle = h5py.File(f"simcore-image-{os.getpid()}-{next(_images)}", "w", driver="core", backing_store=False,
+                       block_size=2**20, **options)
+    try:
+        yield handle
+        handle.flush()
+        image = handle.id.get_file_image()
+    finally:
+        handle.close()
+    with open(path, "wb") as stream:
+        stream.write(image)
+        stream.flush()
+        os.fsync(stream.fileno())
 
 
 def discard(path: Path) -> None:

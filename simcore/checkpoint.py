@@ -51,8 +51,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ._h5 import ForeignContent, crc32_of, discard, first_line, fsync_path, member, members, plain, read_dataset
-from .storage import describe, is_storage_failure, storage_errno
+from ._h5 import ForeignContent, built_in_memory, crc32_of, discard, first_line, fsync_path, member, members, plain, read_dataset
+from .storage import describe, storage_errno
 from .segments import (RowLedger, SegmentError, SegmentRef, existing_segments, load_segment, plain_file_name,
                        read_rows, remove_unlisted, segment_path, verified_segments, write_segment)
 
@@ -242,7 +242,7 @@ def _write_file(path: Path, header: Header, sequence: int, snapshot: Snapshot,
 
     from . import __version__
 
-    with h5py.File(path, "w") as handle:
+    with built_in_memory(path) as handle:
         attrs = handle.attrs
         attrs["filetype"] = FILETYPE
         attrs["format_version"] = FORMAT_VERSION
@@ -297,17 +297,14 @@ def write_checkpoint(out: Path, keep: int, header: Header, sequence: int, snapsh
             ref = write_segment(segment_path(out, name, sequence), name, sequence, index, array) if len(index) else None
             new_segments[name] = (mask, ref)
         listings = {name: ledger.listing(name, ref) for name, (_, ref) in new_segments.items()}
-        _write_file(tmp, header, sequence, snapshot, listings)
-        fsync_path(tmp)
+        _write_file(tmp, header, sequence, snapshot, listings)  # fsynced
         for index in range(keep - 1, 0, -1):
             older = checkpoint_path(out, index - 1)
             if older.exists():
                 os.replace(older, checkpoint_path(out, index))
         os.replace(tmp, newest)
         fsync_path(newest.parent, directory=True)
-    except (OSError, RuntimeError) as exc:
-        if not is_storage_failure(exc):
-            raise
+    except OSError as exc:
         discard(tmp)
         for _, ref in new_segments.values():
             if ref is not None:

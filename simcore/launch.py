@@ -29,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as exc:  # while importing, before the command line could catch it
         sys.stderr.write(f"simcore: {exc} while starting; nothing was run or written\n")
         return exc.exit_code
-    finally:
-        for sig in EXIT_CODES:  # from here on only interpreter shutdown runs: nothing to stop, nothing to report
+    finally:  # from here on only interpreter shutdown runs: nothing to stop or checkpoint
+        for sig in EXIT_CODES:
             if signal.getsignal(sig) is not signal.SIG_IGN:
                 signal.signal(sig, _exit_at_once)
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # not a Python handler: CPython's finalization keeps it

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ._h5 import ForeignContent, first_line, member, members, plain, read_dataset
+from ._h5 import ForeignContent, built_in_memory, first_line, member, members, plain, read_dataset
 from .config import RunConfig
 from .models.base import Reduction
 from .stats import Estimate
@@ -73,12 +73,10 @@ def write_results(path: Path, cfg: RunConfig, reduction: Reduction, tallies: np.
     ``trajectory`` is (a :class:`~simcore.models.base.Trajectory`, steps (F,),
     positions (F, N, 3)) to store as H5MD 1.1 under /h5md and /particles/all.
     """
-    import h5py
-
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with h5py.File(tmp, "w", libver=_LIBVER) as handle:
+        with built_in_memory(tmp, libver=_LIBVER) as handle:
             attrs = handle.attrs
             attrs["filetype"] = FILETYPE
             attrs["format_version"] = FORMAT_VERSION

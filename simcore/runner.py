@@ -26,7 +26,7 @@ from .models import BUILTIN, COMPOSITE, get_model
 from .models.base import BatchModel, LockstepModel, Model
 from .outlock import OutLock, is_claimed, try_claim
 from .results import Results, ResultsFileError, open_results, write_results
-from .storage import StorageError, describe, is_storage_failure, storage_errno
+from .storage import StorageError, describe, storage_errno
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +173,7 @@ def _write(model: Model, cfg: RunConfig, out: Path, tallies, wall_seconds: float
     try:
         path = write_results(out, cfg, reduction, tallies, model_results=declared, wall_seconds=wall_seconds,
                              workers=ran_on.workers, executor=ran_on.executor, force=force, trajectory=trajectory)
-    except (OSError, RuntimeError) as exc:  # h5py raises a full disk as RuntimeError
-        if not is_storage_failure(exc):
-            raise
+    except OSError as exc:
         raise StorageError(storage_errno(exc), f"cannot write the results {out}: {describe(exc, out)}") from None
     if frames is not None:
         frames.remove()

@@ -28,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._h5 import crc32_of, discard, first_line, fsync_path, member, plain, read_dataset
-from .storage import is_storage_failure, storage_errno
+from ._h5 import built_in_memory, crc32_of, discard, first_line, fsync_path, member, plain, read_dataset
 
 FILETYPE = "simcore-checkpoint-rows"
 
@@ -96,18 +95,16 @@ def _runs(index: np.ndarray) -> list[tuple[int, int]]:
 def write_segment(path: Path, name: str, sequence: int, index: np.ndarray, array: np.ndarray) -> SegmentRef:
     """Write rows ``index`` (ascending) of ``array`` to ``path`` atomically and durably; return its listing.
 
-    Rows go from ``array`` to the file run by run of consecutive rows, without
-    an intermediate copy.  Raises OSError (nothing left behind) if the disk
-    refuses, also when h5py reports it as RuntimeError.
+    Rows go from ``array`` to the file run by run of consecutive rows (the
+    file is built in memory, :func:`~simcore._h5.built_in_memory`).  Raises
+    OSError (nothing left behind) if the disk refuses.
     """
-    import h5py
-
     tmp = path.with_name(path.name + ".tmp")
     index = index.astype(np.int64)
     runs = _runs(index)
     crc = crc32_of([index] + [array[a:b] for a, b in runs])
     try:
-        with h5py.File(tmp, "w") as handle:
+        with built_in_memory(tmp) as handle:  # fsynced
             handle.attrs["filetype"] = FILETYPE
             handle.attrs["array"] = name
             handle.attrs["sequence"] = sequence
@@ -119,14 +116,11 @@ def write_segment(path: Path, name: str, sequence: int, index: np.ndarray, array
                 rows[at:at + b - a] = array[a:b]
                 at += b - a
             handle.attrs["complete"] = True
-        fsync_path(tmp)
         os.replace(tmp, path)
         fsync_path(path.parent, directory=True)
-    except (OSError, RuntimeError) as exc:  # h5py raises a full disk as RuntimeError
+    except OSError:
         discard(tmp)
-        if isinstance(exc, RuntimeError) and not is_storage_failure(exc):
-            raise
-        raise OSError(storage_errno(exc), f"cannot write row segment {path.name}") from exc
+        raise
     return SegmentRef(path.name, crc)
 
 

@@ -1,25 +1,21 @@
-"""Storage failures: recognise a refusing disk in whatever form it is raised, and say it in one line.
+"""Storage failures: a refusing disk, said in one line.
 
 A full disk, a quota, a read-only or failing filesystem, or a file size limit
-reach simcore as ``OSError`` from Python, or as ``RuntimeError`` from h5py when
-HDF5 hits them while flushing or closing a file (its message then carries
-``errno = 28`` and the like).  :func:`storage_errno` tells both apart from
-bugs; :func:`describe` names the cause (``os.strerror``) and the space left.
+(ENOSPC, EDQUOT, EROFS, EIO, EFBIG) reach simcore as ``OSError``: HDF5 files are built in
+memory and written by simcore itself (:func:`simcore._h5.built_in_memory`), so
+h5py never meets the disk's refusal (it would raise it as ``RuntimeError``,
+and keep the file open).  :func:`describe` names the cause (``os.strerror``)
+and the space left.
 """
 from __future__ import annotations
 
 import errno
 import os
-import re
 import shutil
 from pathlib import Path
 
-#: What a refusing disk raises (``errno``): full, over quota, read-only, I/O error, file too large.
-STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG})
 #: Exit code of a run whose results could not be written (BSD sysexits' EX_IOERR).
 EXIT_STORAGE = 74
-
-_H5_ERRNO = re.compile(r"errno = (\d+)")
 
 
 class StorageError(OSError):
@@ -29,20 +25,9 @@ class StorageError(OSError):
         return str(self.strerror)
 
 
-def storage_errno(exc: BaseException) -> int | None:
-    """The errno of an I/O failure (an OSError, or h5py's RuntimeError wrapping one); None for anything else."""
-    if isinstance(exc, OSError):
-        return exc.errno or errno.EIO
-    if isinstance(exc, RuntimeError):
-        found = _H5_ERRNO.search(str(exc))
-        if found:
-            return int(found.group(1))
-    return None
-
-
-def is_storage_failure(exc: BaseException) -> bool:
-    """True if ``exc`` is an I/O failure of the disk rather than a bug."""
-    return storage_errno(exc) is not None
+def storage_errno(exc: OSError) -> int:
+    """The errno of an I/O failure (EIO if it carries none)."""
+    return exc.errno or errno.EIO
 
 
 def free_bytes(path: Path) -> int | None:
@@ -63,8 +48,8 @@ def human_bytes(count: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def describe(exc: BaseException, path: Path) -> str:
+def describe(exc: OSError, path: Path) -> str:
     """The cause of ``exc`` in words and the space left where ``path`` lives: ``No space left on device (0 B free)``."""
-    code = storage_errno(exc) or errno.EIO
+    code = storage_errno(exc)
     free = free_bytes(path)
     return os.strerror(code) + (f" ({human_bytes(free)} free)" if free is not None else "")

@@ -9,11 +9,10 @@ import time
 import uuid
 from pathlib import Path
 
-import h5py
-import numpy as np
 import pytest
 
 from simcore import shm
+from simcore.testing import results_snapshot  # noqa: F401  (the tests' exact comparison)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -116,24 +115,3 @@ def segments_of(pid: int) -> list[str]:
 def orphan_segments() -> list[str]:
     """simcore blocks in /dev/shm whose owner process no longer exists."""
     return [name for name in shm.list_segments() if not os.path.exists(f"/proc/{name.split('_')[1]}")]
-
-
-def results_snapshot(path: Path) -> dict:
-    """Everything under /results, /series, /tallies and /particles, as bytes and attributes, for exact comparison."""
-    snapshot = {}
-
-    def take(name, item):
-        if isinstance(item, h5py.Dataset):
-            data = item[()]
-            snapshot[name] = (data.dtype.str, data.shape, np.ascontiguousarray(data).tobytes(),
-                              {k: _attr(v) for k, v in item.attrs.items()})
-
-    with h5py.File(path, "r") as handle:
-        for group in ("results", "series", "tallies", "particles"):
-            if group in handle:
-                handle[group].visititems(lambda name, item, group=group: take(f"{group}/{name}", item))
-    return snapshot
-
-
-def _attr(value):
-    return value.tobytes() if isinstance(value, np.ndarray) else value
