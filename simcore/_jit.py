@@ -45,3 +45,36 @@ def configure_numba_cache() -> None:
 
 
 configure_numba_cache()
+
+
+_cache_warned = False
+
+
+def tolerate_unwritable_cache() -> None:
+    """Let a kernel run when numba cannot save it to its cache (disk full, quota, read-only home): one warning.
+
+    Numba raises the OSError of a failed cache write out of the call that
+    compiled the kernel, so a full ``~/.cache`` would stop a run whose
+    kernels are compiled and ready in memory.  Call after importing numba.
+    """
+    import logging
+
+    from numba.core import caching
+
+    if getattr(caching.Cache.save_overload, "_simcore_tolerant", False):
+        return
+    save = caching.Cache.save_overload
+
+    def save_overload(self, sig, data):
+        global _cache_warned
+        try:
+            save(self, sig, data)
+        except OSError as exc:
+            if not _cache_warned:
+                _cache_warned = True
+                logging.getLogger("simcore").warning(
+                    "numba's cache cannot be written (%s: %s); the kernels run compiled in memory and compile "
+                    "again in the next run", os.strerror(exc.errno or 5), os.environ.get("NUMBA_CACHE_DIR", "?"))
+
+    save_overload._simcore_tolerant = True
+    caching.Cache.save_overload = save_overload

@@ -296,9 +296,13 @@ def _with_progress(args: argparse.Namespace, model, cfg, body) -> Path:
 def _summarise(args: argparse.Namespace, path: Path) -> None:
     if args.quiet:
         return
-    with open_results(path) as results:
-        for line in result_lines(results):
-            print(line)
+    try:
+        with open_results(path) as results:
+            for line in result_lines(results):
+                print(line)
+    except Interrupted as exc:  # the results are complete: say so, not "no checkpoint"
+        exc.results = path
+        raise
     print(f"wrote {path}")
 
 
@@ -370,7 +374,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except Interrupted as exc:
-        if exc.checkpoint is not None:
+        if exc.results is not None:
+            log.warning("%s after the results were written to %s", exc, exc.results)
+        elif exc.checkpoint is not None:
             log.warning("%s; checkpoint written: continue with 'simcore resume %s'", exc, exc.checkpoint)
         else:
             log.warning("%s; partial work discarded (no checkpoint), shared memory released", exc)

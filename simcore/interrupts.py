@@ -45,7 +45,8 @@ def stop_reason(signum: int | None) -> str:
 class Interrupted(KeyboardInterrupt):
     """The run was stopped by a signal (``exit_code`` 130, 143, 129 or 138), or cancelled (``signum`` None).
 
-    ``checkpoint`` is the newest checkpoint on disk on the way out, if any.
+    ``checkpoint`` is the newest checkpoint on disk on the way out, if any;
+    ``results`` the results file, if the signal came after it was written.
     Cancellation is what :mod:`simcore.aio` asks for when its task is cancelled.
     """
 
@@ -53,6 +54,7 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(f"interrupted by {stop_reason(signum)}")
         self.signum = signum
         self.checkpoint = checkpoint
+        self.results: Path | None = None  #: the results file, if it was complete when the signal came
         self.exit_code = 130 if signum is None else EXIT_CODES.get(signum, 128 + signum)
 
 

@@ -27,7 +27,9 @@ from . import _jit  # noqa: F401  (sets the numba cache dir before numba loads)
 import numba
 import numpy as np
 
-from ._jit import JIT_FLAGS
+from ._jit import JIT_FLAGS, tolerate_unwritable_cache
+
+tolerate_unwritable_cache()
 
 _MASK32 = np.uint64(0xFFFFFFFF)
 _M0 = np.uint64(0xD2511F53)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import resource
 import sys
 import threading
 from multiprocessing import resource_tracker, shared_memory
@@ -111,6 +112,10 @@ class SharedArena:
         dtype = np.dtype(dtype)
         nbytes = max(1, int(np.prod(shape)) * dtype.itemsize)
         shm_name = f"{PREFIX}{self.arena_id}_{name}"
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY and nbytes > limit:  # CPython would fail inside, and its tracker warn
+            raise SharedMemoryError(f"cannot create shared memory {shm_name!r} ({nbytes} bytes): the file size "
+                                    f"limit (ulimit -f) is {limit} bytes")
         try:
             block = shared_memory.SharedMemory(name=shm_name, create=True, size=nbytes)
         except OSError as exc:

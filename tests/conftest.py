@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from simcore import shm
-from simcore.testing import results_snapshot  # noqa: F401  (the tests' exact comparison)
+from simcore.testing import pool_workers_of, processes_with, results_snapshot  # noqa: F401  (used by the tests)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,12 +39,7 @@ class CliRun:
 
     def live_processes(self, wait: float = 10.0) -> list[int]:
         """PIDs still carrying this run's marker, after waiting up to ``wait`` s for them to end."""
-        deadline = time.monotonic() + wait
-        while True:
-            pids = _pids_with_marker(self.marker)
-            if not pids or time.monotonic() > deadline:
-                return pids
-            time.sleep(0.1)
+        return processes_with("SIMCORE_TEST_MARKER", self.marker, wait)
 
 
 def assert_refused(done, needle: str) -> None:
@@ -66,39 +61,6 @@ def sigkill_after_second_checkpoint(cli: CliRun, *command: str, out: str):
     proc.communicate()
     assert cli.live_processes() == [], "workers outlived their killed main process"
     return read_checkpoint(cli.cwd / f"{out}.ckpt")
-
-
-def pool_workers_of(main_pid: int) -> list[int]:
-    """PIDs of the pool workers of process ``main_pid`` (children of its forkserver)."""
-    workers = []
-    for child in _children(main_pid):
-        try:
-            if b"forkserver" in Path(f"/proc/{child}/cmdline").read_bytes():
-                workers += _children(child)
-        except OSError:
-            continue
-    return workers
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _pids_with_marker(marker: str) -> list[int]:
-    needle = f"SIMCORE_TEST_MARKER={marker}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 @pytest.fixture

@@ -34,3 +34,46 @@ def results_snapshot(path: Path) -> dict:
 
 def _attr(value):
     return value.tobytes() if isinstance(value, np.ndarray) else value
+
+
+def processes_with(variable: str, value: str, wait: float = 10.0) -> list[int]:
+    """PIDs whose environment holds ``variable=value``, after waiting up to ``wait`` s for them to end.
+
+    A test tags the processes it starts with such a marker; whatever still
+    carries it after the run (workers, a forkserver) is an orphan.
+    """
+    import time
+
+    needle = f"{variable}={value}".encode()
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if needle in (entry / "environ").read_bytes():
+                        found.append(int(entry.name))
+                except OSError:
+                    continue
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def pool_workers_of(main_pid: int) -> list[int]:
+    """PIDs of the pool workers of process ``main_pid`` (children of its forkserver)."""
+    workers = []
+    for child in _children(main_pid):
+        try:
+            if b"forkserver" in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers += _children(child)
+        except OSError:
+            continue
+    return workers
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []

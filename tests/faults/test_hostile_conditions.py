@@ -106,8 +106,12 @@ def _group_signal_after(cli, sig: int, delay: float, *command: str) -> tuple[sub
     return proc, stderr
 
 
-@pytest.mark.parametrize("delay", [0.3, 0.7, 1.2, 2.0])  # importing, compiling, starting the pool, running
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+@pytest.mark.parametrize("sig, code, delay", [  # importing, starting the pool, running
+    (signal.SIGTERM, 143, 0.3), (signal.SIGTERM, 143, 1.0), (signal.SIGHUP, 129, 1.6),
+    pytest.param(signal.SIGHUP, 129, 0.3, marks=pytest.mark.slow),
+    pytest.param(signal.SIGTERM, 143, 0.7, marks=pytest.mark.slow),
+    pytest.param(signal.SIGTERM, 143, 2.0, marks=pytest.mark.slow),
+    pytest.param(signal.SIGINT, 130, 1.2, marks=pytest.mark.slow)])
 def test_a_signal_to_the_whole_group_while_it_starts_gives_its_exit_code_and_one_line(cli, sig, code, delay):
     proc, stderr = _group_signal_after(cli, sig, delay, "run", *PI, "--checkpoint-every", "0.5", "--out", "f.h5")
     assert proc.returncode == code, stderr
@@ -151,3 +155,23 @@ def test_sigusr1_with_on_usr1_stop_checkpoints_exits_138_and_resumes_exactly(cli
     done = cli("resume", "f.h5", "--quiet")
     assert done.returncode == 0, done.stderr
     assert results_snapshot(cli.cwd / "f.h5") == reference
+
+
+def test_the_slurm_run_script_checkpoints_at_usr1_and_its_next_start_resumes_exactly(cli, reference):
+    """experiments/slurm_run.sh outside Slurm: SIGUSR1 to the batch shell, as --signal=B:USR1 sends it."""
+    script = Path(__file__).resolve().parents[2] / "experiments" / "slurm_run.sh"
+    env = dict(cli.env, OUT="s.h5", RUN=" ".join(PI), CHECKPOINT_EVERY="1e6")
+    env.pop("SLURM_JOB_ID", None)
+    shell = subprocess.Popen(["bash", str(script)], cwd=cli.cwd, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (cli.cwd / "s.h5.ckpt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    shell.send_signal(signal.SIGUSR1)
+    _, stderr = shell.communicate(timeout=120)
+    assert shell.returncode == 138, stderr
+    assert "interrupted by SIGUSR1" in stderr and ck.read_checkpoint(cli.cwd / "s.h5.ckpt").status == "interrupted"
+    again = subprocess.run(["bash", str(script)], cwd=cli.cwd, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert results_snapshot(cli.cwd / "s.h5") == reference
