@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from ..conftest import CliRun, assert_refused
+from ..support.inprocess import cli_in_process as here
 
 ZEN = "Beautiful is better than ugly"  # what ``import this`` prints: the proof an import ran
 
@@ -97,14 +98,14 @@ def _set_rows_attr(path, name: str, value) -> None:
 def test_an_absurd_declared_shape_is_refused_before_anything_is_allocated(cli, good, shape, command):
     path = _copy(good, cli)
     _set_rows_attr(path, "shape", np.asarray(shape))
-    assert_refused(cli(command, path.name), path.name)
+    assert_refused(here([command, path.name], cli.cwd), path.name)
 
 
 @pytest.mark.parametrize("dtype", ["|O", "|V8", "<U4", "S3"])
 def test_a_declared_dtype_that_is_not_numbers_is_refused(cli, good, dtype):
     path = _copy(good, cli)
     _set_rows_attr(path, "dtype", dtype)
-    assert_refused(cli("resume", path.name), path.name)
+    assert_refused(here(["resume", path.name], cli.cwd), path.name)
 
 
 def test_declared_rows_that_do_not_fit_the_config_are_refused_before_assembly(cli, good):
@@ -114,7 +115,7 @@ def test_declared_rows_that_do_not_fit_the_config_are_refused_before_assembly(cl
     extra = cli.cwd / "r.h5.ckpt.seg-tallies-999999"
     assert not extra.exists()
     _set_rows_attr(path, "shape", np.asarray([rows, width + 1]))  # segments then disagree: refused when read
-    assert_refused(cli("info", path.name), "not the")
+    assert_refused(here(["info", path.name], cli.cwd), "not the")
 
 
 @pytest.mark.parametrize("name", ["../r.h5.ckpt.seg-tallies-000000", "/etc/passwd", "sub/x", "..", ""])
@@ -125,7 +126,7 @@ def test_segment_names_outside_the_checkpoints_directory_are_refused(cli, good, 
         names = [n.decode() for n in group["segments"][()]]
         del group["segments"]
         group.create_dataset("segments", data=[name] + names[1:], dtype=h5py.string_dtype())
-    done = cli("info", path.name)
+    done = here(["info", path.name], cli.cwd)
     assert_refused(done, "not a plain file name")
 
 
@@ -144,7 +145,7 @@ def test_links_in_a_checkpoint_are_not_followed(cli, good, kind, command):
         handle["done"] = np.ones(4, dtype=np.uint8)
     link = h5py.ExternalLink(str(target), "/done") if kind == "external" else h5py.SoftLink("/rows")
     _replace_with_link(path, "state/done", link)
-    assert_refused(cli(command, path.name), "which simcore does not follow")
+    assert_refused(here([command, path.name], cli.cwd), "which simcore does not follow")
 
 
 @pytest.mark.parametrize("storage", ["external", "virtual"])
@@ -167,11 +168,11 @@ def test_external_and_virtual_storage_are_refused(cli, good, storage):
         for key, value in {"mean": 3.0, "stderr": 0.1, "n": 4, "units": ""}.items():
             dataset.attrs[key] = value
     for command in ("info", "plot"):
-        assert_refused(cli(command, "r.h5"), "external or virtual storage")
+        assert_refused(here([command, "r.h5"], cli.cwd), "external or virtual storage")
 
 
 def test_a_results_dataset_claiming_more_than_the_file_stores_is_refused(cli, good):
     shutil.copy(good / "r.h5", cli.cwd / "r.h5")
     with h5py.File(cli.cwd / "r.h5", "r+") as handle:
         handle.create_dataset("series/huge", shape=(2**20, 2**15), dtype="<f8")  # 256 GiB, none of it stored
-    assert_refused(cli("info", "r.h5"), "claims 274877906944 bytes")
+    assert_refused(here(["info", "r.h5"], cli.cwd), "claims 274877906944 bytes")

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simcore.cli import main
 from simcore.config import COMMON_PARAMS
 from simcore.models import BUILTIN, builtin_models
+
+from ..support.inprocess import cli_in_process
 
 NAMES = sorted({p.name for model in builtin_models() for p in model.params} | {p.name for p in COMMON_PARAMS})
 WEIRD_NUMBERS = ["nan", "-nan", "inf", "-inf", "1e400", "-1e400", "0", "-0", "-1", "0.5", "1e6", "1_000_000",
@@ -44,18 +45,8 @@ sweeps = st.one_of(st.tuples(models, axes),
 
 def _cli(argv: list[str]) -> tuple[int, str]:
     """Run the CLI in this process; return (exit code, stderr)."""
-    stderr, stdout = io.StringIO(), io.StringIO()
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    try:
-        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stdout):
-            try:
-                code = main(argv)
-            except SystemExit as exit_:
-                code = exit_.code
-    finally:
-        root.handlers, root.level = saved[0], saved[1]
-    return code, stderr.getvalue()
+    done = cli_in_process(argv)
+    return done.returncode, done.stderr
 
 
 #: Exit codes seen, per case kind: the fuzzing must reach both the accepting and the refusing paths.
