@@ -183,7 +183,7 @@ class Campaign:
                 _umount(cwd)
         outcome.orphans = len(outcome_orphans)
         time.sleep(0.2)
-        outcome.leaks = sorted(set(os.listdir("/dev/shm")) - shm_before)  # every process of the case is gone
+        outcome.leaks = _unheld(set(os.listdir("/dev/shm")) - shm_before)  # every process of the case is gone
         return outcome
 
     def _inject(self, kind: str, workload: str, cwd: Path, marker: str, seconds: float, size_kib: int) -> Outcome:
@@ -395,6 +395,26 @@ def _umount(path: Path) -> None:
         time.sleep(0.1)
 
 
+def _unheld(names: set[str]) -> list[str]:
+    """The /dev/shm files of ``names`` that no live process maps or holds open: left behind, not in use.
+
+    Every process of a case is gone when this is asked, so a file still held
+    belongs to something else running on the machine (another run, a test).
+    """
+    held = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            held.update(line.rsplit("/dev/shm/", 1)[1].split(" ")[0] for line in (proc / "maps").read_text()
+                        .splitlines() if "/dev/shm/" in line)
+            held.update(os.readlink(fd).rsplit("/", 1)[1] for fd in (proc / "fd").iterdir()
+                        if os.readlink(fd).startswith("/dev/shm/"))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return sorted(name for name in names if name not in held and os.path.exists(f"/dev/shm/{name}"))
+
+
 def _kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -445,6 +465,10 @@ def main(argv=None) -> int:
     unknown = set(kinds) - set(KINDS)
     if unknown:
         parser.error(f"unknown kinds {sorted(unknown)}; choose from {', '.join(KINDS)}")
+    if args.cases < 1:
+        parser.error(f"--cases must be a positive integer, not {args.cases}")
+    if args.workdir is not None and not args.workdir.is_dir():
+        parser.error(f"--workdir {args.workdir} is not an existing directory")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="simcore-faults-", dir=args.workdir) as workdir:
         outcomes = run_campaign(args.cases, args.seed, Path(workdir), kinds)
