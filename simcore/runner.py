@@ -6,6 +6,7 @@ is written.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import tomllib
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from .interrupts import Interrupted, StopFlag, graceful_signals, stop_reason
 from .lockstep import LockstepStart, lockstep_start, run_lockstep, sums_shape
 from .models import BUILTIN, COMPOSITE, get_model
 from .models.base import BatchModel, LockstepModel, Model
-from .outlock import OutLock, is_claimed, try_claim
+from .outlock import OutLock, is_claimed, lock_path, try_claim
 from .results import Results, ResultsFileError, open_results, write_results
 from .storage import StorageError, describe, storage_errno
 
@@ -123,23 +124,29 @@ def _told_how_to_continue(out: Path):
             exc.checkpoint = _newest_checkpoint_file(out)
         raise
     except StorageError as exc:
-        raise StorageError(exc.errno, f"{exc}; {_next_step(out)}") from None
+        raise StorageError(exc.errno, f"{exc}; {_next_step(out, exc.errno)}") from None
 
 
-def _next_step(out: Path) -> str:
-    """What to do after a storage failure of the run of ``out``: which checkpoint, and the command."""
+def _next_step(out: Path, code: int) -> str:
+    """What to do after storage failure ``code`` (an errno) of the run of ``out``: which checkpoint, and the command."""
+    remedy = "the filesystem is writable again" if code in (errno.EROFS, errno.EIO) else "space is free"
     try:
         checkpoint = latest_checkpoint(out)
     except CheckpointFileError:
-        return "no checkpoint is left to continue from: free some space and run again"
+        return f"no checkpoint is left to continue from: once {remedy}, run again"
     then = "writes the results" if checkpoint.status == "finished" else "finishes the run"
-    return f"the newest valid checkpoint is {checkpoint.path}: once space is free, 'simcore resume {out}' {then}"
+    return f"the newest valid checkpoint is {checkpoint.path}: once {remedy}, 'simcore resume {out}' {then}"
 
 
 def _claim(cfg: RunConfig, out: Path, force: bool, resumed: Checkpoint | None) -> OutLock:
     """Claim ``out``, or the next default name if ``out`` was chosen by default and another run took it."""
     for _ in range(1000):
-        claim = try_claim(out)
+        try:
+            claim = try_claim(out)
+        except OSError as exc:
+            code = storage_errno(exc)
+            raise StorageError(code, f"cannot create the lock file {lock_path(out)}: "
+                                     f"{describe(exc, out)}; {_next_step(out, code)}") from None
         if isinstance(claim, OutLock):
             return claim
         if cfg.out is not None or resumed is not None:
