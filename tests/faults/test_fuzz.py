@@ -4,9 +4,6 @@ The CLI runs in this process with ``--dry-run`` (everything is validated as
 for a real run, nothing runs), so thousands of cases take seconds.  The
 default suite runs a few hundred; ``-m slow`` runs over a thousand.
 """
-import contextlib
-import io
-import logging
 import os
 
 import pytest
