@@ -351,7 +351,7 @@ class WriterStats:
     write_seconds: float = 0.0    #: wall time inside the writes
     cpu_seconds: float = 0.0      #: CPU time of the writing thread inside the writes
     loop_seconds: float = 0.0     #: wall time the run's loop spent on checkpoints (save, close; sync: the drain)
-    failed: int = 0               #: checkpoints the disk refused (each said in one warning; the run went on)
+    failed: int = 0               #: checkpoints the disk refused (the run went on; warned at the 1st, 2nd, 4th ...)
 
 
 @dataclass(frozen=True)
@@ -403,6 +403,7 @@ class CheckpointWriter:
         self.last_written: Path | None = None
         self.stats = WriterStats()
         self._sequence = first_sequence
+        self._refused_in_a_row = 0
         self._ledger = ledger if ledger is not None else RowLedger()
         self._error: BaseException | None = None
         self._queue: queue.Queue[Snapshot | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
@@ -487,7 +488,11 @@ class CheckpointWriter:
                                                  self._ledger)
         except CheckpointError as exc:  # the disk refused: the run goes on, and the next interval tries again
             self.stats.failed += 1
-            log.warning("%s; the run goes on and tries again at the next checkpoint", exc)
+            self._refused_in_a_row += 1
+            refused = self._refused_in_a_row
+            if refused & (refused - 1) == 0:  # said at the 1st, 2nd, 4th, 8th ... refusal in a row
+                again = "" if refused == 1 else f" ({refused} refusals in a row; said again at {2 * refused})"
+                log.warning("%s%s; the run goes on and tries again at the next checkpoint", exc, again)
             return
         except BaseException as exc:  # noqa: BLE001 - a bug: re-raised in the caller, never a silent hang
             self._error = exc
@@ -496,6 +501,10 @@ class CheckpointWriter:
         elapsed = time.perf_counter() - started
         new = {ref for refs in self._ledger.segments.values() for ref in refs} - before
         written = self.last_written.stat().st_size + sum(self.out.with_name(r.file).stat().st_size for r in new)
+        if self._refused_in_a_row:
+            log.warning("checkpoint %d written to %s after %d refused", self._sequence, self.last_written,
+                        self._refused_in_a_row)
+            self._refused_in_a_row = 0
         self.stats.written += 1
         self.stats.bytes_written += written
         self.stats.write_seconds += elapsed

@@ -6,6 +6,7 @@ byte-identical to it.
 """
 import os
 import random
+import re
 import signal
 import time
 
@@ -230,9 +231,10 @@ def test_a_checkpoint_the_disk_refuses_is_one_warning_and_the_run_finishes_exact
             time.sleep(0.01)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
-    (warning,) = stderr.strip().splitlines()
+    warning, recovered = stderr.strip().splitlines()
     assert warning.startswith("simcore: WARNING: checkpoint ") and "No space left on device" in warning, warning
     assert "is intact" in warning and "tries again at the next checkpoint" in warning
+    assert re.fullmatch(r"simcore: WARNING: checkpoint \d+ written to p\.h5\.ckpt after 1 refused", recovered)
     assert not tmp.is_symlink()  # removed with the failed write, so the next checkpoint landed
     assert results_snapshot(cli.cwd / "p.h5") == reference
     assert cli.live_processes() == []

@@ -60,8 +60,8 @@ def references(tmp_path_factory):
 
 
 @pytest.mark.parametrize("code", ERRNOS)
-def test_failing_checkpoint_writes_are_one_warning_each_and_the_run_finishes_exactly(monkeypatch, tmp_path, code,
-                                                                                     references):
+def test_failing_checkpoint_writes_are_warned_at_the_1st_2nd_4th_and_the_run_finishes_exactly(monkeypatch, tmp_path,
+                                                                                            code, references):
     refuse_writes(monkeypatch, code, ".ckpt")
     done = here(["run", *ISING, "--checkpoint-every", "0.02", "--out", "f.h5", "--quiet"], tmp_path)
     assert done.returncode == 0, done.stderr
@@ -69,6 +69,8 @@ def test_failing_checkpoint_writes_are_one_warning_each_and_the_run_finishes_exa
     assert lines and "Traceback" not in done.stderr
     assert all(line.startswith("simcore: WARNING: checkpoint ") and os.strerror(code) in line
                and "the run goes on" in line for line in lines), lines
+    assert len(lines) > 2 and all(f"({2**k} refusals in a row; said again at {2**(k + 1)})" in line
+                                  for k, line in enumerate(lines[1:], start=1)), lines
     assert sorted(path.name for path in tmp_path.iterdir()) == ["f.h5"]  # no .tmp, no half-written segment
     assert results_snapshot(tmp_path / "f.h5") == references["ising"]
 
