@@ -2,8 +2,40 @@
 
 Warming here (from numba's on-disk cache, filled by the main process before
 the pool starts) makes a new worker's first partition cost microseconds
-instead of a compile.  No HDF5, no threads, no shared memory in here.
+instead of a compile.  No HDF5, no shared memory in here, and no thread
+once the warming is done (the server forks workers next).
+
+A cold cache makes the warming a compile of a minute or more.  If the main
+process is gone meanwhile (a signal to the whole job while it started the
+pool, a SIGKILL), nobody will ever ask this server for a worker, and it
+would read the EOF of its alive-pipe only after compiling: a watch thread
+sees the main process go (its pid is no longer this process's parent) and
+exits at once.
 """
+import os
+import threading
+
+from .executors import MAIN_PID_VARIABLE
 from .models import warm_builtin_models
 
-warm_builtin_models()
+
+def _exit_if_orphaned(main_pid: int, warmed: threading.Event) -> None:
+    """Poll every 50 ms until ``warmed``; exit the process at once if ``main_pid`` stopped being its parent."""
+    while not warmed.wait(0.05):
+        if os.getppid() != main_pid:
+            os._exit(0)
+
+
+def _warm_watched() -> None:
+    main_pid = int(os.environ.pop(MAIN_PID_VARIABLE, os.getppid()))
+    warmed = threading.Event()
+    watch = threading.Thread(target=_exit_if_orphaned, args=(main_pid, warmed), name="simcore-orphan-watch")
+    watch.start()
+    try:
+        warm_builtin_models()
+    finally:
+        warmed.set()
+        watch.join()
+
+
+_warm_watched()

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 #: Modules the forkserver imports (and whose kernels it warms) once, so a new
 #: worker loads machine code instead of compiling.
 PRELOAD = ["simcore._preload"]
+#: Environment variable holding the pid of the main process that starts the forkserver.
+MAIN_PID_VARIABLE = "SIMCORE_FORKSERVER_MAIN"
 
 _attached: AttachedArena | None = None
 _FORKSERVER_LOCK = threading.Lock()
@@ -181,10 +183,12 @@ def forkserver_context() -> multiprocessing.context.BaseContext:
     pool before the main process could stop cleanly (its workers, forked from
     it, ignore them too).  Runs started concurrently from threads
     (:mod:`simcore.aio`) take turns, so that none of them restores the
-    environment while another still relies on it.
+    environment while another still relies on it.  A server whose main
+    process dies while it preloads exits at once (:mod:`simcore._preload`).
     """
     context = multiprocessing.get_context("forkserver")
-    with _FORKSERVER_LOCK, _environment(SINGLE_THREAD_ENV), helpers_ignore_signals():
+    started_by = {MAIN_PID_VARIABLE: str(os.getpid())}
+    with _FORKSERVER_LOCK, _environment({**SINGLE_THREAD_ENV, **started_by}), helpers_ignore_signals():
         context.set_forkserver_preload(PRELOAD)
         multiprocessing.forkserver.ensure_running()
     return context

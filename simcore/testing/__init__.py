@@ -60,16 +60,21 @@ def processes_with(variable: str, value: str, wait: float = 10.0) -> list[int]:
         time.sleep(0.1)
 
 
-def pool_workers_of(main_pid: int) -> list[int]:
-    """PIDs of the pool workers of process ``main_pid`` (children of its forkserver)."""
-    workers = []
+def forkserver_of(main_pid: int) -> int | None:
+    """PID of the forkserver process ``main_pid`` started, if it runs."""
     for child in _children(main_pid):
         try:
             if b"forkserver" in Path(f"/proc/{child}/cmdline").read_bytes():
-                workers += _children(child)
+                return child
         except OSError:
             continue
-    return workers
+    return None
+
+
+def pool_workers_of(main_pid: int) -> list[int]:
+    """PIDs of the pool workers of process ``main_pid`` (children of its forkserver)."""
+    server = forkserver_of(main_pid)
+    return [] if server is None else _children(server)
 
 
 def _children(pid: int) -> list[int]:

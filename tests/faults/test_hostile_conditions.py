@@ -14,6 +14,7 @@ import pytest
 
 from simcore import checkpoint as ck
 from simcore.storage import EXIT_STORAGE
+from simcore.testing import forkserver_of
 
 from ..conftest import CliRun, assert_refused, orphan_segments, results_snapshot, segments_of
 
@@ -96,6 +97,20 @@ def test_a_missing_or_read_only_directory_is_refused_before_any_work(cli, tmp_pa
         assert os.listdir(read_only) == []
     finally:
         subprocess.run(["umount", str(read_only)], capture_output=True)
+
+
+def test_a_forkserver_still_compiling_kernels_ends_with_its_killed_main_process(cli, tmp_path):
+    """A cold numba cache makes the forkserver's preload a compile of a minute: it must not outlive the main process."""
+    cli.env = dict(cli.env, NUMBA_CACHE_DIR=str(tmp_path / "cold-numba-cache"))
+    proc = cli.start("run", *PI, "--out", "f.h5", "--quiet")
+    deadline = time.monotonic() + 120
+    while forkserver_of(proc.pid) is None and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert forkserver_of(proc.pid) is not None, "the run ended before it started its forkserver"
+    proc.kill()
+    proc.wait()  # not communicate(): an orphaned server would hold the output pipes until it is done compiling
+    assert cli.live_processes(wait=5) == []
+    proc.communicate()
 
 
 def _group_signal_after(cli, sig: int, delay: float, *command: str) -> tuple[subprocess.Popen, str]:
