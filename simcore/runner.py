@@ -23,7 +23,7 @@ from .engine import BatchStart, run_batch
 from .frames import FrameStore
 from .interrupts import Interrupted, StopFlag, graceful_signals, stop_reason
 from .lockstep import LockstepStart, lockstep_start, run_lockstep, sums_shape
-from .models import BUILTIN, COMPOSITE, get_model
+from .models import get_model, user_reference
 from .models.base import BatchModel, LockstepModel, Model
 from .outlock import OutLock, is_claimed, lock_path, try_claim
 from .results import Results, ResultsFileError, open_results, write_results
@@ -294,9 +294,7 @@ def model_to_resume(checkpoint: Checkpoint, saved: dict[str, Any], named: str | 
     reference (``--model``) or passes the model object; else ConfigError.
     """
     reference = checkpoint.model
-    swept = saved.get("of") if reference in COMPOSITE else None
-    foreign = next((ref for ref in (reference, swept) if isinstance(ref, str) and ref not in BUILTIN
-                    and ref not in COMPOSITE), None)
+    foreign = user_reference(reference, saved)
     if foreign is None:
         if named is not None:
             raise ConfigError(f"model: {str(checkpoint.path)!r} is a run of the built-in model {reference!r}; "

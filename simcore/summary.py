@@ -14,7 +14,7 @@ from typing import Any
 
 from ._h5 import plain
 from .config import toml_value
-from .models import BUILTIN, get_model
+from .models import BUILTIN, get_model, user_reference
 from .stats import Estimate
 from .sweep import axis_names, read_table, result_names
 
@@ -116,7 +116,9 @@ def checkpoint_summary(checkpoint) -> list[str]:
     if checkpoint.status == "finished":
         lines.append(f"results in {checkpoint.results_path}")
     else:
-        lines.append(f"continue with: simcore resume {checkpoint.path}")
+        foreign = user_reference(checkpoint.model, config)
+        trusted = f" --model {foreign}   (imports {foreign.partition(':')[0]}: only if you trust it)" if foreign else ""
+        lines.append(f"continue with: simcore resume {checkpoint.path}{trusted}")
     return lines
 
 

@@ -21,6 +21,16 @@ class UnknownModelError(ValueError):
     """The model reference names no built-in model and no importable model object."""
 
 
+def user_reference(model: str, params: dict) -> str | None:
+    """The ``module:attr`` of a user's model a run of ``model`` with ``params`` would import (a sweep's ``of``).
+
+    None when only built-in models are involved.
+    """
+    swept = params.get("of") if model in COMPOSITE else None
+    return next((ref for ref in (model, swept) if isinstance(ref, str) and ref not in BUILTIN
+                 and ref not in COMPOSITE), None)
+
+
 def get_model(reference: str) -> Model:
     """Return the model named ``reference`` (built-in name or ``module:attr``)."""
     reference = COMPOSITE.get(reference, reference)

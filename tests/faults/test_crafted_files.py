@@ -54,6 +54,9 @@ def test_a_model_reference_in_a_file_is_never_imported(cli, good, command):
     if command[0] == "info":
         assert done.returncode == 0, done.stderr
         assert "this:s" in done.stdout
+        if command == ("info",):  # the way on says what it would import, and only if trusted
+            assert done.stdout.strip().splitlines()[-1] == (
+                f"continue with: simcore resume {path.name} --model this:s   (imports this: only if you trust it)")
         return
     assert_refused(done, "names the model 'this:s'")
     assert "resume with --model this:s" in done.stderr
@@ -83,6 +86,8 @@ def test_a_sweep_of_a_user_model_is_not_imported_either(cli):
         handle.attrs["config"] = config
         handle.attrs["config_sha256"] = hashlib.sha256(config.encode()).hexdigest()
     (cli.cwd / "s.h5").unlink()
+    assert cli("info", path.name).stdout.strip().endswith(f"resume {path.name} --model this:s   "
+                                                           "(imports this: only if you trust it)")
     done = cli("resume", path.name)
     assert ZEN not in done.stdout + done.stderr
     assert_refused(done, "names the model 'this:s'")
