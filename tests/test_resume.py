@@ -70,7 +70,7 @@ def _kill_and_resume(cli, reference, kill_after):
     assert cli.live_processes() == []
 
 
-@pytest.mark.parametrize("fraction", [0.3, 0.6, 0.9])
+@pytest.mark.parametrize("fraction", [0.3, *(pytest.param(f, marks=pytest.mark.slow) for f in (0.6, 0.9))])
 def test_sigkill_then_resume_is_bitwise_exact(cli, reference, fraction):
     kill_after = 1.0 + fraction * 3.0 * random.uniform(0.8, 1.2)
     _kill_and_resume(cli, reference, kill_after)
