@@ -71,7 +71,7 @@ def test_pool_granularity_writes_its_table_and_plot(tmp_path):
         assert handle["costs/pool_start_s"][0] > 0
 
 
-@pytest.mark.slow  # the default suite's budget: the same promise is tested faster elsewhere
+@pytest.mark.slow  # slow for the default suite's budget; the script's bad-input and darts tests stay in it
 def test_threads_vs_processes_writes_its_tables_and_plot(tmp_path):
     stdout = _run_ok("threads_vs_processes.py", "--workers", "1,2", "--seconds", "0.05", "--repeats", "1",
                      "--writes", "2", "--write-mb", "1", outdir=tmp_path)
@@ -100,7 +100,7 @@ def test_threads_vs_processes_pure_python_darts_estimate_pi():
     assert threads_vs_processes.python_count_hits(3, 1000) != threads_vs_processes.python_count_hits(4, 1000)
 
 
-@pytest.mark.slow  # the default suite's budget: the same promise is tested faster elsewhere
+@pytest.mark.slow  # slow for the default suite's budget; the script's bad-input test stays in it
 def test_scaling_writes_its_table_and_plot(tmp_path):
     stdout = _run_ok("scaling.py", "--workers", "1,2", "--pi-darts", "1e6", "--ising-L", "32", "--ising-sweeps", "16",
                      "--lj-cells", "5", "--lj-steps", "16", outdir=tmp_path)

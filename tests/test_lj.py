@@ -140,7 +140,7 @@ def test_start_file_gives_the_same_run_as_the_lattice_it_holds(tmp_path):
     assert np.array_equal(from_lattice.series("thermo"), from_file.series("thermo"))
 
 
-@pytest.mark.slow  # the default suite's budget: the same promise is tested faster elsewhere
+@pytest.mark.slow  # slow for the default suite's budget; SIGKILL-then-resume of ising and pi stays in it
 def test_sigkill_then_resume_is_bitwise_exact(cli):
     """Resumed workers have no neighbour lists: they rebuild them from the stored reference positions."""
     run = ("run", "lj", "--set", "cells=4", "--set", "steps=6000", "--set", "thermostat=langevin", "--set",

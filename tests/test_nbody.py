@@ -209,7 +209,7 @@ def _integrate(state, steps, schedule, eps2, initial):
     return largest
 
 
-@pytest.mark.slow  # the default suite's budget: the same promise is tested faster elsewhere
+@pytest.mark.slow  # slow for the default suite's budget; the integrators' energy order and Kepler bound stay in it
 def test_pythagorean_energy_is_conserved_to_1e_8_up_to_t10(tmp_path):
     """yoshida4, dt = 1e-6: 10^7 steps, too many for the engine's per-step sums (~1 GB), so the
     model's own schedule runs in a compiled loop, which the engine reproduces bit for bit on the first

@@ -62,7 +62,7 @@ def test_cli_sweep_prints_a_row_per_point_and_info_reads_it(cli):
     assert info.returncode == 0 and "model       sweep" in info.stdout and lines[2] in info.stdout
 
 
-@pytest.mark.slow  # the default suite's budget: the same promise is tested faster elsewhere
+@pytest.mark.slow  # slow for the default suite's budget; SIGKILL-then-resume of ising and pi stays in it
 def test_sigkill_then_resume_is_bitwise_exact(cli):
     sweep = ("sweep", "ising", "--param", "T=2.0:3.0:12", "--set", "L=16", "--set", "sweeps=4000",
              "--set", "thermalize=100", "--workers", "2", "--quiet")

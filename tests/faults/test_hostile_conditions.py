@@ -51,7 +51,7 @@ def reference(tmp_path_factory):
     return results_snapshot(cli.cwd / "ref.h5")
 
 
-@pytest.mark.slow  # the default suite's budget: the same promise is tested faster elsewhere
+@pytest.mark.slow  # the default suite's budget; tests/faults/test_io_errors.py refuses checkpoints in it
 def test_a_full_disk_during_checkpoints_is_a_warning_per_interval_and_the_run_finishes(cli, tiny_disk, reference):
     done = cli("run", *PI, "--checkpoint-every", "0.3", "--out", str(tiny_disk / "f.h5"), "--quiet")
     lines = done.stderr.strip().splitlines()
@@ -69,7 +69,7 @@ def test_a_full_disk_during_checkpoints_is_a_warning_per_interval_and_the_run_fi
         assert results_snapshot(tiny_disk / "f.h5") == reference
 
 
-@pytest.mark.slow  # the default suite's budget: the same promise is tested faster elsewhere
+@pytest.mark.slow  # slow for the default suite's budget; tests/faults/test_io_errors.py injects the same failure in it
 def test_results_that_cannot_be_written_exit_74_and_resume_exactly(cli, reference):
     proc = cli.start("run", *PI, "--checkpoint-every", "0.3", "--out", "f.h5", "--quiet")
     results_tmp = cli.cwd / f".f.h5.{proc.pid}.tmp"
@@ -162,7 +162,7 @@ def test_sigusr1_writes_a_checkpoint_at_once_and_the_run_goes_on(cli, reference)
     assert results_snapshot(cli.cwd / "f.h5") == reference
 
 
-@pytest.mark.slow  # the default suite's budget: the same promise is tested faster elsewhere
+@pytest.mark.slow  # the default suite's budget; SIGUSR1's checkpoint stays in it (test_sigusr1_writes_...)
 def test_sigusr1_with_on_usr1_stop_checkpoints_exits_138_and_resumes_exactly(cli, reference):
     proc, stderr = _group_signal_after(cli, signal.SIGUSR1, 2.0, "run", *PI, "--checkpoint-every", "1e6",
                                        "--on-usr1", "stop", "--out", "f.h5")
@@ -175,7 +175,7 @@ def test_sigusr1_with_on_usr1_stop_checkpoints_exits_138_and_resumes_exactly(cli
     assert results_snapshot(cli.cwd / "f.h5") == reference
 
 
-@pytest.mark.slow  # the default suite's budget: the same promise is tested faster elsewhere
+@pytest.mark.slow  # the default suite's budget; SIGUSR1's checkpoint stays in it (test_sigusr1_writes_...)
 def test_the_slurm_run_script_checkpoints_at_usr1_and_its_next_start_resumes_exactly(cli, reference):
     """experiments/slurm_run.sh outside Slurm: SIGUSR1 to the batch shell, as --signal=B:USR1 sends it."""
     script = Path(__file__).resolve().parents[2] / "experiments" / "slurm_run.sh"
