@@ -11,6 +11,8 @@ Exit codes (DESIGN.md section 6), one table for every exception the run can rais
       valid checkpoint and the ``simcore resume`` that finishes the run
 129   interrupted by SIGHUP; 130 by SIGINT; 143 by SIGTERM; 138 by
       SIGUSR1 with ``--on-usr1 stop`` (a final checkpoint each)
+141   stdout's reader has gone (``simcore models | head -1``): nothing
+      more is printed, as coreutils do
 ====  ==========================================================
 
 A checkpoint the disk refuses is one warning line, and the run goes on.
@@ -20,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,10 +32,10 @@ from . import __version__
 from ._h5 import filetype
 from .checkpoint import (FILETYPE as CHECKPOINT_FILETYPE, CheckpointError, CheckpointFileError, existing_checkpoints,
                          latest_checkpoint, read_checkpoint)
-from .config import COMMON_PARAMS, ConfigError, load_toml, parse_assignment, parse_scalar
+from .config import COMMON_PARAMS, ConfigError, load_toml, parse_assignment, parse_scalar, default_text
 from .engine import PartitionFailed, WorkerCrashed
 from .interrupts import Interrupted
-from .models import UnknownModelError, builtin_models
+from .models import UnknownModelError, builtin_models, get_model
 from .models.base import progress_rate
 from .plot import PlotError, plot_file
 from .results import ResultsFileError, open_results
@@ -107,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "or NAME=v1,v2,...")
     sweep.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
                        help="a parameter of every point (repeatable); partitions= sets the points' partitions")
-    _add_output_flags(sweep, "64-bit seed of the sweep; point k runs with a seed derived from it", "sweep.h5")
+    _add_output_flags(sweep, "64-bit seed of the sweep; point k runs with a seed derived from it", "<model>_sweep.h5")
     _add_execution_flags(sweep)
 
     info = commands.add_parser("info", help="summarise a results file, or the checkpoint of an unfinished run")
@@ -127,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "(default: the numeric one with the most values)")
 
     models = commands.add_parser("models", help="list the models and their parameters")
+    models.add_argument("names", nargs="*", metavar="MODEL",
+                        help="show only these models (built-in names or module:attr); default: every built-in")
     models.add_argument("--markdown", action="store_true",
                         help="print the model reference as markdown (this is how docs/models.md is made)")
     return parser
@@ -345,23 +351,31 @@ def cmd_models(args: argparse.Namespace) -> int:
 
         print(models_markdown(), end="")
         return 0
-    for model in builtin_models():
+    for model in [get_model(name) for name in args.names] or builtin_models():
         print(f"{model.name}  ({model.driver})  {model.doc}")
         for param in model.params:
             print(_param_line(param, 14, 12))
         print(f"    results: {', '.join(r.name for r in model.results)}")
         print()
-    print("common to all:")
-    for param in COMMON_PARAMS:
-        print(_param_line(param, 16, 10))
+    if not args.names:
+        print("common to all:")
+        for param in COMMON_PARAMS:
+            print(_param_line(param, 16, 10))
     return 0
 
 
 def _param_line(param, name_width: int, default_width: int) -> str:
-    """One parameter of ``simcore models``: name, default, allowed range, units and doc."""
+    """One parameter of ``simcore models``: name, default (as TOML), allowed range, units and doc."""
     units = f" [{param.units}]" if param.units else ""
-    return (f"    {param.name:<{name_width}} default {param.default!r:<{default_width}} "
+    default = default_text(param)
+    return (f"    {param.name:<{name_width}} default {default:<{default_width}} "
             f"{param.describe_range()}{units}  {param.doc}")
+
+
+def _reader_gone() -> int:
+    """stdout's reader has gone (``simcore models | head -1``): end quietly, 128 + SIGPIPE, as coreutils do."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is still buffered goes nowhere
+    return 128 + signal.SIGPIPE
 
 
 _COMMANDS = {"run": cmd_run, "resume": cmd_resume, "sweep": cmd_sweep, "info": cmd_info, "plot": cmd_plot,
@@ -372,7 +386,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``simcore`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        return _COMMANDS[args.command](args)
+        code = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # a reader that has gone (| head) shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except Interrupted as exc:
         if exc.results is not None:
             log.warning("%s after the results were written to %s", exc, exc.results)

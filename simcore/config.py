@@ -210,11 +210,22 @@ def toml_value(value: Any) -> str:
     return f'"{escaped}"'
 
 
+def default_text(param: Param) -> str:
+    """The default of ``param`` as a user would type it in TOML (``"normal"``, ``false``), or how it is chosen."""
+    return "(from the problem)" if param.default is None else toml_value(param.default)
+
+
 def _unknown(name: str, model: Model) -> ConfigError:
-    valid = [p.name for p in model.params] + list(_COMMON_NAMES)
-    close = difflib.get_close_matches(name, valid, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return ConfigError(f"unknown parameter {name!r} for {model.name}{hint} valid: {', '.join(valid)}")
+    params = list(model.params) + list(COMMON_PARAMS)
+    valid = [p.name for p in params]
+    close = difflib.get_close_matches(name, valid, n=1) or _named_in_docs(name, params)
+    hint = f"; did you mean '{close[0]}'?" if close else "."
+    return ConfigError(f"unknown parameter {name!r} for {model.name}{hint} Valid parameters: {', '.join(valid)}")
+
+
+def _named_in_docs(word: str, params) -> list[str]:
+    """The parameters whose doc starts with ``word`` (``temperature`` -> ``T``): the spelled-out name."""
+    return [p.name for p in params if p.doc.lower().startswith(word.lower().replace("_", " "))]
 
 
 def default_workers() -> int:
@@ -319,9 +330,9 @@ def resolve_out_path(cfg: RunConfig, force: bool) -> Path:
     """The results path: ``cfg.out`` (refused if taken without ``force``) or a new default.
 
     A name is taken when the file or one of its checkpoints (``<out>.ckpt*``)
-    exists.  The default is ``<model>.h5`` in the working directory, or
-    ``<model>-2.h5``, ``<model>-3.h5`` ... when taken, so repeating a command
-    never overwrites anything.
+    exists.  The default is ``<model>.h5`` (a sweep's ``<model>_sweep.h5``) in
+    the working directory, or ``<model>-2.h5``, ``<model>-3.h5`` ... when
+    taken, so repeating a command never overwrites anything.
     """
     if cfg.out is not None:
         path = Path(cfg.out)
@@ -337,7 +348,9 @@ def resolve_out_path(cfg: RunConfig, force: bool) -> Path:
                               f"'simcore resume {cfg.out}', or use --force to start over")
         check_out_directory(path, f"out {cfg.out!r}")
         return path
-    stem = cfg.model.rsplit(":", 1)[-1].lower() if ":" in cfg.model else cfg.model
+    stem = _name_of(cfg.model)
+    if cfg.model == "sweep":
+        stem = f"{_name_of(cfg.params['of'])}_sweep"
     candidate = Path(f"{stem}.h5")
     check_out_directory(candidate, "the working directory (where the results go by default)")
     number = 2
@@ -345,6 +358,11 @@ def resolve_out_path(cfg: RunConfig, force: bool) -> Path:
         candidate = Path(f"{stem}-{number}.h5")
         number += 1
     return candidate
+
+
+def _name_of(reference: str) -> str:
+    """A file-name stem for a model reference: ``ising``, or ``mymodel`` for ``pkg.mod:MyModel``."""
+    return reference.rsplit(":", 1)[-1].lower()
 
 
 def check_out_directory(path: Path, what: str) -> None:

@@ -6,7 +6,7 @@ from the code; a test compares the committed page with :func:`models_markdown`.
 """
 from __future__ import annotations
 
-from .config import COMMON_PARAMS, toml_value
+from .config import COMMON_PARAMS, default_text
 from .models import builtin_models
 from .models.base import Model, Param, progress_rate
 
@@ -27,7 +27,8 @@ def _cell(text: str) -> str:
 
 
 def _default(param: Param) -> str:
-    return "(from the problem)" if param.default is None else f"`{toml_value(param.default)}`"
+    text = default_text(param)
+    return text if param.default is None else f"`{text}`"
 
 
 def _param_rows(params) -> list[str]:

@@ -129,7 +129,7 @@ def draw_sweep(ax, res: Results, name: str, x: str | None = None, **style: Any) 
 
 def panels(res: Results, names: Sequence[str] | None = None) -> list[Panel]:
     """The panels :func:`figure` draws for ``res``, restricted to ``names`` (results or series) if given."""
-    if res.model == "sweep":
+    if res.is_sweep:
         found = [Panel("sweep", name) for name in result_names(res.series_data)]
     else:
         abscissae = {str(attrs.get("axis")) for attrs in res.series_attrs.values()}
@@ -154,7 +154,7 @@ def panels(res: Results, names: Sequence[str] | None = None) -> list[Panel]:
 def figure(res: Results, names: Sequence[str] | None = None, x: str | None = None):
     """A matplotlib Figure with every panel of ``res`` (see the module docstring), laid out in a grid."""
     Figure = _matplotlib_figure()
-    if x is not None and res.model != "sweep":
+    if x is not None and not res.is_sweep:
         raise PlotError(f"--x applies to sweeps only; {res.path} holds a run of {res.model}")
     chosen = panels(res, names)
     columns = 1 if len(chosen) == 1 else 2 if len(chosen) <= 4 else 3

@@ -41,7 +41,7 @@ from .models.base import Reduction
 from .stats import Estimate
 
 FILETYPE = "simcore-results"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"  # 1.1: attr kind; a sweep's model is the model swept
 
 
 class ResultsFileError(ValueError):
@@ -80,7 +80,9 @@ def write_results(path: Path, cfg: RunConfig, reduction: Reduction, tallies: np.
             attrs = handle.attrs
             attrs["filetype"] = FILETYPE
             attrs["format_version"] = FORMAT_VERSION
-            attrs["model"] = cfg.model
+            sweep = cfg.model == "sweep"
+            attrs["kind"] = "sweep" if sweep else "run"
+            attrs["model"] = cfg.params["of"] if sweep else cfg.model
             attrs["seed"] = np.uint64(cfg.seed)
             attrs["partitions"] = cfg.partitions
             attrs["workers"] = workers
@@ -197,8 +199,13 @@ class Results:
 
     @property
     def model(self) -> str:
-        """Model reference the file was produced by."""
+        """Model reference the file was produced by (of a sweep: the model every point ran)."""
         return str(self.attrs["model"])
+
+    @property
+    def is_sweep(self) -> bool:
+        """True for a sweep (one row per grid point), False for a single run."""
+        return self.attrs.get("kind", "sweep" if self.attrs["model"] == "sweep" else "run") == "sweep"  # 1.0: model
 
     @property
     def seed(self) -> int:
@@ -244,6 +251,7 @@ class Results:
         """Summary for ``simcore info --json``."""
         return {
             "model": self.model,
+            "kind": "sweep" if self.is_sweep else "run",
             "seed": self.seed,
             "partitions": int(self.attrs["partitions"]),
             "workers": int(self.attrs["workers"]),

@@ -261,6 +261,8 @@ def prepare_resume(target: str | Path, overrides: dict[str, Any], force: bool = 
     file names, or the model object (:func:`model_to_resume`).
     """
     target = Path(target)
+    if target.is_dir():
+        raise ConfigError(f"{str(target)!r} is a directory: give a checkpoint (<out>.ckpt) or the run's results path")
     if _is_results_file(target):
         return ResumePlan(None, None, target, None)
     checkpoint = latest_checkpoint(target)

@@ -24,7 +24,7 @@ _RUN_KEYS = ("model", "seed", "partitions")
 
 def result_lines(res) -> list[str]:
     """Each result as ``name = mean ± stderr units``; for a sweep, a table with one row per point."""
-    if res.model != "sweep":
+    if not res.is_sweep:
         width = max(map(len, res.names), default=0)
         return [f"{name:>{width}} = {res.result(name)}" for name in res.names]
     axes = axis_names(res.config)
@@ -71,14 +71,15 @@ def results_summary(res) -> list[str]:
     attrs = res.attrs
     lines = [
         f"file        {res.path}",
-        f"model       {res.model}   (simcore {attrs.get('simcore_version')}, created {attrs.get('created')})",
+        f"model       {res.model}{' (sweep)' if res.is_sweep else ''}   "
+        f"(simcore {attrs.get('simcore_version')}, created {attrs.get('created')})",
         f"seed        {res.seed}   partitions {attrs.get('partitions')}   workers {attrs.get('workers')} "
         f"({attrs.get('executor')})   wall {float(attrs.get('wall_seconds', 0)):.2f} s",
         "status      finished",
         "parameters",
     ]
     lines += [f"    {line}" for line in parameter_lines(res.config)]
-    lines.append("results" + ("  (one row per grid point)" if res.model == "sweep" else ""))
+    lines.append("results" + ("  (one row per grid point)" if res.is_sweep else ""))
     return lines + [f"    {line}" for line in result_lines(res)]
 
 

@@ -32,7 +32,7 @@ def test_ising_binder_writes_the_sweep_and_the_plot(tmp_path):
     assert "U4 crossing of L=4   and L=8" in stdout
     with h5py.File(tmp_path / "ising_binder.h5") as handle:
         assert handle["series/binder"].shape == (10,)
-        assert handle.attrs["model"] == "sweep"
+        assert handle.attrs["model"] == "ising" and handle.attrs["kind"] == "sweep"
 
 
 def test_slab_albedo_writes_the_sweep_and_the_plot(tmp_path):

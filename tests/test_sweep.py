@@ -59,7 +59,7 @@ def test_cli_sweep_prints_a_row_per_point_and_info_reads_it(cli):
     assert lines[0].split() == ["samples", "pi"] and len(lines) == 5 and lines[-1] == "wrote pi.h5"
     assert [line.split()[0] for line in lines[1:4]] == ["1000", "2000", "3000"]
     info = cli("info", "pi.h5")
-    assert info.returncode == 0 and "model       sweep" in info.stdout and lines[2] in info.stdout
+    assert info.returncode == 0 and "model       pi (sweep)" in info.stdout and lines[2] in info.stdout
 
 
 @pytest.mark.slow  # slow for the default suite's budget; SIGKILL-then-resume of ising and pi stays in it
