@@ -61,6 +61,7 @@ def test_sharing_data_writes_its_tables_and_plot(tmp_path):
     assert totals["Lock around a shared Value"] == totals["own row per worker, summed at the end"] == 4000
 
 
+@pytest.mark.slow  # slow for the default suite's budget; the script's bad-input test stays in it
 def test_pool_granularity_writes_its_table_and_plot(tmp_path):
     stdout = _run_ok("pool_granularity.py", "--total", "0.02", "--sizes", "1e-4,1e-2", "--max-tasks", "50",
                      "--repeats", "1", outdir=tmp_path)

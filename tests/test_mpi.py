@@ -39,7 +39,8 @@ def _mpich_files() -> set[str]:
     return {path.name for path in Path("/dev/shm").glob("mpich_shm_*")}
 
 
-@pytest.mark.parametrize("command", [TRANSPORT, ISING_SWEEP], ids=["transport", "ising-sweep"])
+@pytest.mark.parametrize("command", [TRANSPORT, pytest.param(ISING_SWEEP, marks=pytest.mark.slow)],  # the default
+                         ids=["transport", "ising-sweep"])  # suite's budget: the transport ranks stay in it
 def test_three_ranks_give_the_bytes_of_the_process_executor(cli, usable_mpi, command):
     assert cli(*command, "--executor", "process", "--workers", "2", "--out", "p.h5").returncode == 0
     done = cli(*command, "--executor", "mpi", "--workers", "3", "--out", "m.h5")

@@ -130,6 +130,7 @@ def test_second_signal_aborts_at_once_and_still_unlinks(cli):
     assert ck.read_checkpoint(cli.cwd / "p.h5.ckpt").status == "running"  # the one from the start
 
 
+@pytest.mark.slow  # the default suite's budget; SIGKILL-resume exactness and executor independence stay in it
 def test_interrupted_run_resumes_exactly_on_another_executor(cli, reference):
     proc = cli.start("run", *RUN, "--checkpoint-every", "0.3", "--out", "i.h5", "--quiet")
     _wait_for_checkpoint(cli, proc, cli.cwd / "i.h5.ckpt.1")

@@ -1,6 +1,8 @@
 """Runs started at the same moment in one directory: no collisions in /dev/shm or on disk."""
 import time
 
+import pytest
+
 from ..conftest import orphan_segments, results_snapshot
 
 RUN = ("run", "transport", "--set", "histories=2e7", "--seed", "9", "--workers", "2", "--quiet")
@@ -21,6 +23,7 @@ def test_same_seed_default_names_both_finish_into_two_files(cli):
     assert cli.live_processes() == [] and orphan_segments() == []
 
 
+@pytest.mark.slow  # the default suite's budget; the lock's refusal of a second run on a running out stays in it
 def test_same_out_one_finishes_and_the_other_refuses_cleanly(cli):
     finished = _together(cli, (*RUN, "--out", "same.h5"), (*RUN, "--out", "same.h5"))
     codes = sorted(proc.returncode for proc, _, _ in finished)

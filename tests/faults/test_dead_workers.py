@@ -58,7 +58,7 @@ def _kill_a_worker_mid_run(cli, reference, delay: float, run=RUN, lost=r"while r
     assert orphan_segments() == []
 
 
-@pytest.mark.parametrize("delay", [0.2, 1.0])
+@pytest.mark.parametrize("delay", [0.2, pytest.param(1.0, marks=pytest.mark.slow)])  # budget: 0.2 s stays
 def test_a_killed_worker_is_replaced_and_the_results_stay_exact(cli, reference, delay):
     _kill_a_worker_mid_run(cli, reference, delay)
 
