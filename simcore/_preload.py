@@ -11,12 +11,34 @@ pool, a SIGKILL), nobody will ever ask this server for a worker, and it
 would read the EOF of its alive-pipe only after compiling: a watch thread
 sees the main process go (its pid is no longer this process's parent) and
 exits at once.
+
+Multiprocessing's children run the parent's ``__main__`` again (as
+``__mp_main__``) before they unpickle anything: a user's script without an
+``if __name__ == "__main__"`` guard would start its run again in every
+worker.  In the server, that step is skipped for simcore's workers (named
+``simcore-worker-N``), as loky does for joblib's; any other process the
+server forks for the same program gets it as usual.
 """
+import functools
+import multiprocessing
+import multiprocessing.spawn
 import os
 import threading
 
-from .executors import MAIN_PID_VARIABLE
+from .executors import MAIN_PID_VARIABLE, WORKER_NAME
 from .models import warm_builtin_models
+
+
+def _unless_a_simcore_worker(fixup, main) -> None:
+    """Run multiprocessing's ``fixup`` of ``__main__`` except in a simcore worker (its name is set by then)."""
+    if not multiprocessing.current_process().name.startswith(WORKER_NAME):
+        fixup(main)
+
+
+def _workers_skip_main() -> None:
+    for name in ("_fixup_main_from_name", "_fixup_main_from_path"):
+        setattr(multiprocessing.spawn, name,
+                functools.partial(_unless_a_simcore_worker, getattr(multiprocessing.spawn, name)))
 
 
 def _exit_if_orphaned(main_pid: int, warmed: threading.Event) -> None:
@@ -38,4 +60,5 @@ def _warm_watched() -> None:
         watch.join()
 
 
+_workers_skip_main()
 _warm_watched()

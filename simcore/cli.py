@@ -34,6 +34,7 @@ from .checkpoint import (FILETYPE as CHECKPOINT_FILETYPE, CheckpointError, Check
                          latest_checkpoint, read_checkpoint)
 from .config import COMMON_PARAMS, ConfigError, load_toml, parse_assignment, parse_scalar, default_text
 from .engine import PartitionFailed, WorkerCrashed
+from .executors import ModelNotPicklable
 from .interrupts import Interrupted
 from .models import UnknownModelError, builtin_models, get_model
 from .models.base import progress_rate
@@ -52,6 +53,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (ResultsFileError, 2),
     (CheckpointFileError, 2),
     (PlotError, 2),
+    (ModelNotPicklable, 2),
     (PartitionFailed, 1),
     (WorkerCrashed, 1),
     (SharedMemoryError, 1),

@@ -39,7 +39,6 @@ through its declared entry points.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import functools
 import logging
 import os
 import signal
@@ -97,9 +96,8 @@ def checkpoint_due(trigger: EverySeconds | None, stop: StopFlag) -> bool:
     return asked or trigger.due()
 
 
-@functools.lru_cache(maxsize=None)
 def cached_model(reference: str):
-    """The model named ``reference``, loaded once per worker process."""
+    """The model named ``reference`` (imported once per worker process; a registered object as it is now)."""
     return get_model(reference)
 
 

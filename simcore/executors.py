@@ -36,9 +36,12 @@ from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from typing import Callable
 
+import cloudpickle
+
 from ._jit import SINGLE_THREAD_ENV
 from .barrier import SpinBarrier
 from .interrupts import IGNORED_BY_HELPERS, helpers_ignore_signals
+from .models import adopt_objects, registered_objects
 from .shm import ArenaSpec, AttachedArena
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,8 @@ log = logging.getLogger(__name__)
 PRELOAD = ["simcore._preload"]
 #: Environment variable holding the pid of the main process that starts the forkserver.
 MAIN_PID_VARIABLE = "SIMCORE_FORKSERVER_MAIN"
+#: Name prefix of simcore's worker processes; the forkserver runs no ``__main__`` for them (:mod:`simcore._preload`).
+WORKER_NAME = "simcore-worker"
 
 _attached: AttachedArena | None = None
 _FORKSERVER_LOCK = threading.Lock()
@@ -174,6 +179,20 @@ def _environment(values: dict[str, str]):
                 os.environ[key] = value
 
 
+class _WorkerProcess(multiprocessing.context.ForkServerProcess):
+    """A forkserver process named ``simcore-worker-N``, so that it does not run the user's ``__main__``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.name = f"{WORKER_NAME}-{self._identity[-1]}"
+
+
+class _WorkerContext(multiprocessing.context.ForkServerContext):
+    """The forkserver context whose processes are :class:`_WorkerProcess`."""
+
+    Process = _WorkerProcess
+
+
 def forkserver_context() -> multiprocessing.context.BaseContext:
     """The forkserver context, its server started single-threaded with warm kernels.
 
@@ -185,8 +204,13 @@ def forkserver_context() -> multiprocessing.context.BaseContext:
     (:mod:`simcore.aio`) take turns, so that none of them restores the
     environment while another still relies on it.  A server whose main
     process dies while it preloads exits at once (:mod:`simcore._preload`).
+
+    Its processes never run the user's ``__main__`` (a script without an
+    ``if __name__ == "__main__"`` guard, a notebook): as in joblib's loky, a
+    worker needs nothing from it, and a model object defined there reaches
+    the workers by value (:func:`simcore.models.register_object`).
     """
-    context = multiprocessing.get_context("forkserver")
+    context = _WorkerContext()
     started_by = {MAIN_PID_VARIABLE: str(os.getpid())}
     with _FORKSERVER_LOCK, _environment({**SINGLE_THREAD_ENV, **started_by}), helpers_ignore_signals():
         context.set_forkserver_preload(PRELOAD)
@@ -203,10 +227,12 @@ def _exit_when_main_dies(lifeline) -> None:
     os._exit(1)
 
 
-def _init_process_worker(spec: ArenaSpec, log_queue, log_level: int, lifeline, barrier) -> None:
-    """Pool initializer: ignore SIGINT/SIGHUP/SIGUSR1, watch the main process, log through the queue, attach the arena."""
+def _init_process_worker(spec: ArenaSpec, log_queue, log_level: int, lifeline, barrier, objects: bytes) -> None:
+    """Pool initializer: ignore SIGINT/SIGHUP/SIGUSR1, watch the main process, log through the queue, attach the
+    arena, register the run's model objects (``objects``, pickled by value)."""
     global _attached, _barrier
     _barrier = barrier
+    adopt_objects(cloudpickle.loads(objects))
     for sig in IGNORED_BY_HELPERS:
         signal.signal(sig, signal.SIG_IGN)
     threading.Thread(target=_exit_when_main_dies, args=(lifeline,), name="simcore-lifeline",
@@ -240,6 +266,24 @@ class _ForwardToLoggers(logging.Handler):
         pass
 
 
+def _pickled_by_value(objects: dict) -> bytes:
+    """``objects`` (model objects by name) as cloudpickle bytes: what a script or notebook defined goes by value.
+
+    ModelNotPicklable names the model and what to do when one cannot be pickled.
+    """
+    for name, model in objects.items():
+        try:
+            cloudpickle.dumps(model)
+        except Exception as exc:  # noqa: BLE001 - whatever pickling raises, the fix is the same
+            raise ModelNotPicklable(f"model {name!r} cannot be sent to process workers ({type(exc).__name__}: "
+                                    f"{exc}); define it in a module and run 'module:NAME', or use executor thread")
+    return cloudpickle.dumps(objects)
+
+
+class ModelNotPicklable(ValueError):
+    """A model object the process executor cannot send to its workers."""
+
+
 class ProcessExecutor(Executor):
     """A ``ProcessPoolExecutor`` on forkserver whose workers attach a shared arena."""
 
@@ -247,6 +291,7 @@ class ProcessExecutor(Executor):
 
     def __init__(self, workers: int, arena: ArenaSpec, barrier_parties: int | None = None) -> None:
         super().__init__(workers)
+        objects = _pickled_by_value(registered_objects())
         context = forkserver_context()
         self._log_queue = context.Queue()
         self._listener = logging.handlers.QueueListener(self._log_queue, _ForwardToLoggers())
@@ -257,7 +302,7 @@ class ProcessExecutor(Executor):
             mp_context=context,
             initializer=_init_process_worker,
             initargs=(arena, self._log_queue, logging.getLogger().getEffectiveLevel(), self._lifeline[0],
-                      context.Barrier(barrier_parties) if barrier_parties else None),
+                      context.Barrier(barrier_parties) if barrier_parties else None, objects),
         )
         self._pool = self._new_pool()
         self._closed = False

@@ -23,7 +23,7 @@ from .engine import BatchStart, run_batch
 from .frames import FrameStore
 from .interrupts import Interrupted, StopFlag, graceful_signals, stop_reason
 from .lockstep import LockstepStart, lockstep_start, run_lockstep, sums_shape
-from .models import get_model, user_reference
+from .models import get_model, register_object, user_reference
 from .models.base import BatchModel, LockstepModel, Model
 from .outlock import OutLock, is_claimed, lock_path, try_claim
 from .results import Results, ResultsFileError, open_results, write_results
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 def prepare(model: str | Model, values: dict[str, Any], force: bool = False) -> tuple[Model, RunConfig, Path]:
     """Resolve the model, validate ``values`` and choose the output path (no side effects)."""
     if isinstance(model, (BatchModel, LockstepModel)):
-        model_obj, reference = model, model.name
+        model_obj, reference = model, register_object(model)
     else:
         model_obj, reference = get_model(model), model
     cfg = build_config(model_obj, values, model_ref=reference)
@@ -303,6 +303,8 @@ def model_to_resume(checkpoint: Checkpoint, saved: dict[str, Any], named: str | 
                               "--model is only for a user's model")
         return get_model(reference)
     if isinstance(named, (BatchModel, LockstepModel)) and foreign == reference:
+        if ":" not in reference:  # an object of a script or notebook: the workers find it by its name
+            register_object(named)
         return named
     if named != foreign:
         given = f" (not {named!r})" if isinstance(named, str) else ""

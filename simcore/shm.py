@@ -32,6 +32,7 @@ Rules (PITFALLS section 2):
 """
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import re
@@ -204,6 +205,19 @@ def release_deferred() -> None:
     _deferred.clear()
     for block in pending:
         _close_or_defer(block)
+
+
+@atexit.register
+def _leave_the_rest_to_the_exit() -> None:
+    """At exit, blocks an array still maps (an uncaught exception's frames) go with the process.
+
+    Their names left /dev/shm when they were unlinked; without this, each
+    one's ``__del__`` would print ``BufferError: cannot close exported
+    pointers exist`` under the user's traceback.
+    """
+    release_deferred()
+    for block in _deferred:
+        block.close = lambda: None
 
 
 def _shm_free_bytes() -> int:

@@ -37,7 +37,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from .config import RUN_SETTINGS, ConfigError, build_config, check_type, parse_scalar, toml_value
-from .models import get_model
+from .models import get_model, register_object
 from .models.base import BatchModel, LockstepModel, Model, Param, Reduction, SeriesValue
 from .rng import random_words
 
@@ -282,7 +282,7 @@ def result_names(series: Mapping[str, Any]) -> list[str]:
     return [name for name in series if f"{name}_stderr" in series]
 
 
-def prepare_sweep(model: str, grid: Mapping[str, Sequence], values: Mapping[str, Any], force: bool = False):
+def prepare_sweep(model: str | Model, grid: Mapping[str, Sequence], values: Mapping[str, Any], force: bool = False):
     """Validate a sweep (no side effects): ``(SWEEP, its RunConfig, the results path)``.
 
     ``values`` holds the points' parameters (and their ``partitions``) and
@@ -291,11 +291,13 @@ def prepare_sweep(model: str, grid: Mapping[str, Sequence], values: Mapping[str,
     from .runner import prepare
 
     own = {"seed", "out", *RUN_SETTINGS}
+    if isinstance(model, (BatchModel, LockstepModel)):  # an object of the script's or notebook's own
+        model = register_object(model)
     spec = build_spec(model, grid, {k: v for k, v in values.items() if k not in own})
     return prepare(SWEEP, {**sweep_values(spec), **{k: v for k, v in values.items() if k in own}}, force)
 
 
-def sweep(model: str, grid: Mapping[str, Sequence], *, force: bool = False, **values: Any):
+def sweep(model: str | Model, grid: Mapping[str, Sequence], *, force: bool = False, **values: Any):
     """Run ``model`` at every point of ``grid`` and return the sweep's results (one row per point).
 
     Parameters

@@ -21,6 +21,38 @@ class UnknownModelError(ValueError):
     """The model reference names no built-in model and no importable model object."""
 
 
+#: Model objects given to a run (``simcore.run(MODEL)``) by name: how this process and its workers find them.
+_OBJECTS: dict[str, Model] = {}
+
+
+def register_object(model: Model) -> str:
+    """Make the model object ``model`` findable by its name here and in the run's workers; return the name.
+
+    A model defined in a script or a notebook cell cannot be imported by a
+    worker: the process executor sends the registered objects by value
+    (:func:`registered_objects`).  Registering the same name again replaces
+    the object (a notebook cell run twice).
+    """
+    if model.name in BUILTIN or model.name in COMPOSITE or ":" in model.name:
+        if get_model(model.name) is model:
+            return model.name
+        raise UnknownModelError(f"a model of your own needs a name of its own: {model.name!r} is taken by "
+                                f"{'a built-in model' if ':' not in model.name else 'a module reference'}; "
+                                "give it another with dataclasses.replace(model, name=...)")
+    _OBJECTS[model.name] = model
+    return model.name
+
+
+def registered_objects() -> dict[str, Model]:
+    """The model objects registered in this process, by name."""
+    return dict(_OBJECTS)
+
+
+def adopt_objects(objects: dict[str, Model]) -> None:
+    """Register ``objects`` (a worker receiving its run's model objects)."""
+    _OBJECTS.update(objects)
+
+
 def user_reference(model: str, params: dict) -> str | None:
     """The ``module:attr`` of a user's model a run of ``model`` with ``params`` would import (a sweep's ``of``).
 
@@ -32,7 +64,9 @@ def user_reference(model: str, params: dict) -> str | None:
 
 
 def get_model(reference: str) -> Model:
-    """Return the model named ``reference`` (built-in name or ``module:attr``)."""
+    """Return the model named ``reference`` (built-in name, ``module:attr``, or a registered object's name)."""
+    if reference in _OBJECTS:
+        return _OBJECTS[reference]
     reference = COMPOSITE.get(reference, reference)
     if ":" in reference:
         module_name, _, attribute = reference.partition(":")
