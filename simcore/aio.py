@@ -42,6 +42,7 @@ from .engine import PartitionFailed
 from .interrupts import Interrupted, StopFlag
 from .models.base import Model
 from .results import Results, open_results
+from .provenance import api_call, invoked_as
 from .runner import execute, prepare
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Run:
     def __init__(self, model: str | Model, force: bool, values: dict[str, Any]) -> None:
         self._loop = asyncio.get_running_loop()
         prepared = prepare(model, values, force)  # ConfigError here, before anything starts
+        self._command = api_call("simcore.aio.start", model, **values)
         self._stop = StopFlag()
         self._listeners: list[asyncio.Queue] = []
         self._state = (0, prepared[0].work(dict(prepared[1].params)))
@@ -175,7 +177,9 @@ class Run:
             self._loop.call_soon_threadsafe(self._publish, (done, total))
 
         try:
-            future.set_result(open_results(execute(model, cfg, out, force=force, progress=advance, stop=self._stop)))
+            with invoked_as(self._command):
+                path = execute(model, cfg, out, force=force, progress=advance, stop=self._stop)
+            future.set_result(open_results(path))
         except BaseException as exc:  # noqa: BLE001 - delivered to the awaiting coroutine
             future.set_exception(exc)
 

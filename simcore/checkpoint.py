@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import glob
+import json
 import logging
 import math
 import os
@@ -52,6 +53,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ._h5 import ForeignContent, built_in_memory, crc32_of, discard, first_line, fsync_path, member, members, plain, read_dataset
+from .provenance import leg
 from .storage import describe, storage_errno
 from .segments import (RowLedger, SegmentError, SegmentRef, existing_segments, load_segment, plain_file_name,
                        read_rows, remove_unlisted, segment_path, verified_segments, write_segment)
@@ -148,6 +150,7 @@ class Snapshot:
     arrays: Mapping[str, np.ndarray]
     rows: Mapping[str, tuple[np.ndarray, str]] = field(default_factory=dict)
     elapsed_seconds: float = 0.0
+    ran_on: tuple[str, int] = ("", 0)  # (executor, workers) of this leg
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,9 @@ class Header:
     config: str
     config_sha256: str
     settings: Mapping[str, Any]
+    legs_before: tuple = ()  # the legs of the run before this one (simcore.provenance)
+    started: float = 0.0  # when this leg began (Unix time [s])
+    command: str = ""  # what started this leg
 
 
 @dataclass
@@ -256,6 +262,10 @@ def _write_file(path: Path, header: Header, sequence: int, snapshot: Snapshot,
         attrs["status"] = snapshot.status
         attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         attrs["elapsed_seconds"] = snapshot.elapsed_seconds
+        before = sum(previous["seconds"] for previous in header.legs_before)
+        this_leg = leg(header.started, snapshot.elapsed_seconds - before, snapshot.ran_on[1], snapshot.ran_on[0],
+                       snapshot.status, header.command)
+        attrs["legs"] = json.dumps([*header.legs_before, this_leg])
         for key, value in header.settings.items():
             attrs[f"settings_{key}"] = value
         for key, value in snapshot.counters.items():

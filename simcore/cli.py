@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -39,10 +40,11 @@ from .interrupts import Interrupted
 from .models import UnknownModelError, builtin_models, get_model
 from .models.base import progress_rate
 from .plot import PlotError, plot_file
+from .provenance import invoked_as
 from .results import ResultsFileError, open_results
 from .shm import SharedMemoryError, remove_orphans
 from .storage import EXIT_STORAGE, StorageError
-from .summary import checkpoint_summary, result_lines, results_summary
+from .summary import checkpoint_json, checkpoint_summary, result_lines, results_json, results_summary
 
 log = logging.getLogger("simcore")
 
@@ -323,7 +325,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         return _checkpoint_info(args, latest_checkpoint(path))
     results = open_results(path)
     if args.json:
-        print(json.dumps(results.to_json_dict(), indent=2))
+        print(json.dumps(results_json(results), indent=2))
         return 0
     print("\n".join(results_summary(results)))
     return 0
@@ -331,10 +333,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def _checkpoint_info(args: argparse.Namespace, checkpoint) -> int:
     if args.json:
-        print(json.dumps({"file": str(checkpoint.path), "filetype": CHECKPOINT_FILETYPE, "model": checkpoint.model,
-                          "sequence": checkpoint.sequence, "status": checkpoint.status,
-                          "counters": checkpoint.counters, "settings": checkpoint.settings,
-                          "config": checkpoint.config, "config_sha256": checkpoint.attrs["config_sha256"]}, indent=2))
+        print(json.dumps(checkpoint_json(checkpoint), indent=2))
         return 0
     print("\n".join(checkpoint_summary(checkpoint)))
     return 0
@@ -388,7 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``simcore`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        code = _COMMANDS[args.command](args)
+        with invoked_as(shlex.join(["simcore", *(sys.argv[1:] if argv is None else argv)])):
+            code = _COMMANDS[args.command](args)
         sys.stdout.flush()  # a reader that has gone (| head) shows here, not in the interpreter's exit
         return code
     except BrokenPipeError:

@@ -377,6 +377,7 @@ class _BatchLoop:
             arrays={"done": self.done.astype(np.uint8)},
             rows={"tallies": (self.tallies, "done")},
             elapsed_seconds=self.plan.elapsed_before + time.perf_counter() - self.started,
+            ran_on=(self.executor.kind, self.executor.workers),
         )
         self.writer.save(snapshot)
         self.trigger.reset()

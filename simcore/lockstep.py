@@ -336,6 +336,7 @@ class _LockstepLoop:
             arrays={"state": state, "measured": mask},
             rows={"observables": (self.measured, "measured")},
             elapsed_seconds=self.plan.elapsed_before + time.perf_counter() - self.started,
+            ran_on=(self.executor.kind, self.executor.workers),
         ))
         self.trigger.reset()
 

@@ -26,6 +26,7 @@ existing file is never replaced.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import socket
@@ -38,6 +39,7 @@ import numpy as np
 from ._h5 import ForeignContent, built_in_memory, first_line, member, members, plain, read_dataset
 from .config import RunConfig
 from .models.base import Reduction
+from .provenance import source_version
 from .stats import Estimate
 
 FILETYPE = "simcore-results"
@@ -56,6 +58,7 @@ def _versions() -> dict[str, str]:
 
     return {
         "simcore_version": __version__,
+        **source_version(),
         "python": platform.python_version(),
         "numpy_version": np.__version__,
         "numba_version": numba.__version__,
@@ -64,11 +67,13 @@ def _versions() -> dict[str, str]:
 
 
 def write_results(path: Path, cfg: RunConfig, reduction: Reduction, tallies: np.ndarray, *,
-                  model_results: dict[str, tuple[str, str]], wall_seconds: float, workers: int,
-                  executor: str, force: bool, trajectory=None) -> Path:
+                  model_results: dict[str, tuple[str, str]], legs: list[dict], force: bool,
+                  trajectory=None) -> Path:
     """Write a results file atomically; ``model_results`` maps name -> (units, description).
 
-    ``workers`` and ``executor`` are those the run used (``workers = auto`` resolved).
+    ``legs`` are the run's legs (:mod:`simcore.provenance`): ``wall_seconds``
+    is their sum; ``workers`` and ``executor`` are those of the last
+    (``workers = auto`` resolved); ``command`` is what started the first.
 
     ``trajectory`` is (a :class:`~simcore.models.base.Trajectory`, steps (F,),
     positions (F, N, 3)) to store as H5MD 1.1 under /h5md and /particles/all.
@@ -85,11 +90,13 @@ def write_results(path: Path, cfg: RunConfig, reduction: Reduction, tallies: np.
             attrs["model"] = cfg.params["of"] if sweep else cfg.model
             attrs["seed"] = np.uint64(cfg.seed)
             attrs["partitions"] = cfg.partitions
-            attrs["workers"] = workers
-            attrs["executor"] = executor
+            attrs["workers"] = legs[-1]["workers"]
+            attrs["executor"] = legs[-1]["executor"]
             attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-            attrs["wall_seconds"] = wall_seconds
+            attrs["wall_seconds"] = sum(one["seconds"] for one in legs)
             attrs["host"] = socket.gethostname()
+            attrs["command"] = legs[0]["command"]
+            attrs["legs"] = json.dumps(legs)
             for key, value in _versions().items():
                 attrs[key] = value
             attrs["config"] = cfg.to_toml()
@@ -196,6 +203,7 @@ class Results:
     per_partition: dict[str, np.ndarray]
     series_data: dict[str, np.ndarray] = field(default_factory=dict)
     series_attrs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)  # result name -> what it is
 
     @property
     def model(self) -> str:
@@ -247,23 +255,6 @@ class Results:
     def __exit__(self, *exc_info) -> None:
         return None
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """Summary for ``simcore info --json``."""
-        return {
-            "model": self.model,
-            "kind": "sweep" if self.is_sweep else "run",
-            "seed": self.seed,
-            "partitions": int(self.attrs["partitions"]),
-            "workers": int(self.attrs["workers"]),
-            "executor": str(self.attrs["executor"]),
-            "wall_seconds": float(self.attrs["wall_seconds"]),
-            "config_sha256": str(self.attrs["config_sha256"]),
-            "results": {
-                name: {"mean": e.mean, "stderr": e.stderr, "n": e.n, "units": e.units}
-                for name, e in self.estimates.items()
-            },
-        }
-
 
 def open_results(path: str | os.PathLike) -> Results:
     """Read a simcore results file (checks filetype and major format version).
@@ -285,11 +276,12 @@ def open_results(path: str | os.PathLike) -> Results:
             if major != FORMAT_VERSION.split(".")[0]:
                 raise ResultsFileError(
                     f"{str(path)!r} has results format {attrs.get('format_version')}; this simcore reads {FORMAT_VERSION}")
-            estimates, per_partition = {}, {}
+            estimates, per_partition, descriptions = {}, {}, {}
             for name, dataset in members(member(handle, "results")):
                 a = dataset.attrs
                 estimates[name] = Estimate(float(a["mean"]), float(a["stderr"]), int(a["n"]), str(plain(a["units"])))
                 per_partition[name] = read_dataset(dataset)
+                descriptions[name] = str(plain(a.get("description", "")))
             stored = members(member(handle, "series"))
             series = {name: read_dataset(dataset, "biufSO") for name, dataset in stored}  # a sweep's text axes
             series_attrs = {name: {key: _attr(value) for key, value in dataset.attrs.items()} for name, dataset in stored}
@@ -299,7 +291,7 @@ def open_results(path: str | os.PathLike) -> Results:
         raise ResultsFileError(f"{str(path)!r} is refused: {exc}") from None
     except (OSError, KeyError, ValueError) as exc:
         raise ResultsFileError(f"{str(path)!r} cannot be read as simcore results: {first_line(exc)}") from None
-    return Results(path, attrs, estimates, per_partition, series, series_attrs)
+    return Results(path, attrs, estimates, per_partition, series, series_attrs, descriptions)
 
 
 def _attr(value: Any) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import time
 import tomllib
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,6 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from .autoworkers import Choice, choose
 from .checkpoint import (Checkpoint, CheckpointFileError, CheckpointPlan, Header, checkpoint_files,
                          existing_checkpoints, latest_checkpoint)
 from .config import RUN_SETTINGS, ConfigError, RunConfig, build_config, check_out_directory, resolve_out_path
@@ -26,6 +26,7 @@ from .lockstep import LockstepStart, lockstep_start, run_lockstep, sums_shape
 from .models import get_model, register_object, user_reference
 from .models.base import BatchModel, LockstepModel, Model
 from .outlock import OutLock, is_claimed, lock_path, try_claim
+from .provenance import api_call, command, invoked_as, leg, legs_of
 from .results import Results, ResultsFileError, open_results, write_results
 from .storage import StorageError, describe, storage_errno
 
@@ -48,7 +49,8 @@ def checkpoint_plan(model: Model, cfg: RunConfig, out: Path,
     if cfg.checkpoint_every <= 0:
         return None
     header = Header(model=cfg.model, driver=model.driver, config=cfg.to_toml(), config_sha256=cfg.sha256,
-                    settings=cfg.settings())
+                    settings=cfg.settings(), legs_before=tuple(legs_of(resumed.attrs)) if resumed else (),
+                    started=time.time(), command=command())
     return CheckpointPlan(out, header, cfg.checkpoint_every, cfg.checkpoint_mode, cfg.checkpoint_keep,
                           first_sequence=resumed.sequence + 1 if resumed else 0,
                           elapsed_before=float(resumed.attrs["elapsed_seconds"]) if resumed else 0.0,
@@ -77,6 +79,7 @@ def execute(model: Model, cfg: RunConfig, out: Path, *, force: bool = False,
                 frames.remove()
         start = _start_of(model, cfg, resumed) if resumed else None
         stop = stop or StopFlag()
+        started = time.time()
         with graceful_signals(stop, cfg.on_usr1), _signalled_failures_as_interrupts(stop, out):
             plan = checkpoint_plan(model, cfg, out, resumed)
             if isinstance(model, LockstepModel):
@@ -84,8 +87,9 @@ def execute(model: Model, cfg: RunConfig, out: Path, *, force: bool = False,
                                        frames=frames)
             else:
                 outcome = run_batch(model, cfg, stop=stop, progress=progress, start=start, checkpoints=plan)
-        path = _write(model, cfg, out, outcome.tallies, outcome.wall_seconds, Choice(outcome.executor, outcome.workers,
-                                                                                      ""), force)
+        legs = [*(legs_of(resumed.attrs) if resumed else ()),
+                leg(started, outcome.wall_seconds, outcome.workers, outcome.executor, "finished")]
+        path = _write(model, cfg, out, outcome.tallies, legs, force)
     log.info("wrote %s in %.2f s", path, outcome.wall_seconds)
     return path
 
@@ -163,9 +167,11 @@ def _frames_of(model: Model, cfg: RunConfig, out: Path) -> FrameStore | None:
     return FrameStore(out) if recorded else None
 
 
-def _write(model: Model, cfg: RunConfig, out: Path, tallies, wall_seconds: float, ran_on: Choice,
-           force: bool) -> Path:
-    """Reduce the tallies and write the results file (with the trajectory, if any; its frames are then removed)."""
+def _write(model: Model, cfg: RunConfig, out: Path, tallies, legs: list[dict], force: bool) -> Path:
+    """Reduce the tallies and write the results file (with the trajectory, if any; its frames are then removed).
+
+    ``legs``: every leg of the run (:mod:`simcore.provenance`), the last one the leg that finished it.
+    """
     params = dict(cfg.params)
     reduction = model.reduce(params, tallies)
     declared = {r.name: (r.units, r.doc) for r in model.results}
@@ -178,8 +184,8 @@ def _write(model: Model, cfg: RunConfig, out: Path, tallies, wall_seconds: float
         else:
             log.warning("%s: no trajectory frames on disk; the results hold no /particles", out)
     try:
-        path = write_results(out, cfg, reduction, tallies, model_results=declared, wall_seconds=wall_seconds,
-                             workers=ran_on.workers, executor=ran_on.executor, force=force, trajectory=trajectory)
+        path = write_results(out, cfg, reduction, tallies, model_results=declared, legs=legs, force=force,
+                             trajectory=trajectory)
     except OSError as exc:
         raise StorageError(storage_errno(exc), f"cannot write the results {out}: {describe(exc, out)}") from None
     if frames is not None:
@@ -233,7 +239,8 @@ def run(model: str | Model, *, force: bool = False, **values: Any) -> Results:
     True
     """
     model_obj, cfg, out = prepare(model, values, force)
-    return open_results(execute(model_obj, cfg, out, force=force))
+    with invoked_as(api_call("simcore.run", model, **values)):
+        return open_results(execute(model_obj, cfg, out, force=force))
 
 
 class ResumePlan(NamedTuple):
@@ -338,8 +345,7 @@ def continue_run(plan: ResumePlan, *, force: bool = False, progress: Callable[[i
         start = _start_of(plan.model, plan.cfg, checkpoint)
         log.warning("%s: the run had finished; writing its results from the final checkpoint", checkpoint.path)
         with _told_how_to_continue(plan.out):
-            return _write(plan.model, plan.cfg, plan.out, _final_tallies(start),
-                          float(checkpoint.attrs["elapsed_seconds"]), choose(plan.model, plan.cfg), force)
+            return _write(plan.model, plan.cfg, plan.out, _final_tallies(start), legs_of(checkpoint.attrs), force)
     return execute(plan.model, plan.cfg, plan.out, force=force, progress=progress, resumed=checkpoint)
 
 
@@ -353,7 +359,8 @@ def resume(path: str | Path, *, force: bool = False, model: str | Model | None =
     file names it, or the model object (nothing a file names is imported).
     """
     plan = prepare_resume(path, overrides, force, model)
-    return open_results(continue_run(plan, force=force))
+    with invoked_as(api_call("simcore.resume", str(path), **overrides)):
+        return open_results(continue_run(plan, force=force))
 
 
 def _is_results_file(path: Path) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 from ._h5 import plain
 from .config import toml_value
 from .models import BUILTIN, get_model, user_reference
+from .provenance import legs_of
 from .stats import Estimate
 from .sweep import axis_names, read_table, result_names
 
@@ -76,6 +77,7 @@ def results_summary(res) -> list[str]:
         f"seed        {res.seed}   partitions {attrs.get('partitions')}   workers {attrs.get('workers')} "
         f"({attrs.get('executor')})   wall {float(attrs.get('wall_seconds', 0)):.2f} s",
         "status      finished",
+        *_provenance_lines(attrs),
         "parameters",
     ]
     lines += [f"    {line}" for line in parameter_lines(res.config)]
@@ -123,6 +125,20 @@ def checkpoint_summary(checkpoint) -> list[str]:
     return lines
 
 
+def _provenance_lines(attrs) -> list[str]:
+    """The command that started the run, the git commit simcore ran from, and the legs of a resumed run."""
+    lines = [f"command     {attrs['command']}"] if "command" in attrs else []
+    if "simcore_git_commit" in attrs:
+        dirty = ", with uncommitted changes" if attrs.get("simcore_git_dirty") else ""
+        lines.append(f"source      git {str(attrs['simcore_git_commit'])[:12]}{dirty}")
+    legs = legs_of(attrs)
+    if len(legs) > 1:
+        lines.append(f"legs        {len(legs)}: " + "; ".join(
+            f"{leg['seconds']:.1f} s on {leg['workers']} {leg['executor']} worker(s) at {leg['host']} ({leg['ended']})"
+            for leg in legs))
+    return lines
+
+
 def _with_units(name: str, units: str) -> str:
     return f"{name} [{units}]" if units else name
 
@@ -130,3 +146,58 @@ def _with_units(name: str, units: str) -> str:
 def _plain(value: Any) -> str:
     value = plain(value)
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _parameters(config_text: str) -> dict[str, Any]:
+    """The parameters of a canonical config (without model, seed, partitions); a sweep's grid and base as tables."""
+    values = {name: value for name, value in tomllib.loads(config_text).items() if name not in _RUN_KEYS}
+    if "grid" in values and "base" in values:
+        values["grid"], values["base"] = read_table(values["grid"], "grid"), read_table(values["base"], "base")
+    return values
+
+
+def _provenance(attrs) -> dict[str, Any]:
+    """The keys of ``simcore info --json`` both kinds of file have: versions, when, how long, and the legs."""
+    return {"simcore_version": plain(attrs.get("simcore_version")),
+            "simcore_git_commit": plain(attrs.get("simcore_git_commit")),
+            "simcore_git_dirty": plain(attrs.get("simcore_git_dirty")),
+            "created": plain(attrs.get("created")), "legs": legs_of(attrs),
+            "config_sha256": plain(attrs.get("config_sha256"))}
+
+
+def results_json(res) -> dict[str, Any]:
+    """``simcore info --json`` of a results file (the schema is in the README)."""
+    attrs = res.attrs
+    summary = {"file": str(res.path), "filetype": plain(attrs["filetype"]),
+               "format_version": plain(attrs["format_version"]), "kind": "sweep" if res.is_sweep else "run",
+               "model": res.model, "status": "finished", "seed": res.seed, "partitions": int(attrs["partitions"]),
+               "parameters": _parameters(res.config), "workers": int(attrs["workers"]),
+               "executor": str(attrs["executor"]), "host": plain(attrs.get("host")),
+               "wall_seconds": float(attrs["wall_seconds"]), "command": plain(attrs.get("command")),
+               **_provenance(attrs),
+               "results": {name: {"mean": e.mean, "stderr": e.stderr, "n": e.n, "units": e.units,
+                                  "description": res.descriptions.get(name, "")}
+                           for name, e in res.estimates.items()}}
+    if res.is_sweep:
+        axes, names = axis_names(res.config), result_names(res.series_data)
+        summary["points"] = [
+            {"parameters": {axis: plain(res.series(axis)[k]) for axis in axes},
+             "results": {name: {"mean": float(res.series(name)[k]), "stderr": float(res.series(f"{name}_stderr")[k]),
+                                "units": plain(res.series_attrs.get(name, {}).get("units", ""))} for name in names}}
+            for k in range(len(res.series("point")))]
+    return summary
+
+
+def checkpoint_json(checkpoint) -> dict[str, Any]:
+    """``simcore info --json`` of a checkpoint: the unfinished run's progress and how to continue it."""
+    attrs = checkpoint.attrs
+    config = tomllib.loads(checkpoint.config)
+    return {"file": str(checkpoint.path), "filetype": plain(attrs["filetype"]),
+            "format_version": plain(attrs["format_version"]), "kind": "sweep" if checkpoint.model == "sweep" else "run",
+            "model": checkpoint.model, "status": checkpoint.status,
+            "progress": progress_text(checkpoint.status, checkpoint.counters), "sequence": checkpoint.sequence,
+            "counters": checkpoint.counters, "seed": config.get("seed"), "partitions": config.get("partitions"),
+            "parameters": _parameters(checkpoint.config), "settings": checkpoint.settings,
+            "wall_seconds": float(attrs.get("elapsed_seconds", 0.0)), **_provenance(attrs),
+            "results_path": str(checkpoint.results_path),
+            "continue_with": None if checkpoint.status == "finished" else f"simcore resume {checkpoint.path}"}

@@ -39,6 +39,7 @@ import numpy as np
 from .config import RUN_SETTINGS, ConfigError, build_config, check_type, parse_scalar, toml_value
 from .models import get_model, register_object
 from .models.base import BatchModel, LockstepModel, Model, Param, Reduction, SeriesValue
+from .provenance import api_call, invoked_as
 from .rng import random_words
 
 #: Philox stream of the point seeds (no model uses streams this high).
@@ -326,4 +327,5 @@ def sweep(model: str | Model, grid: Mapping[str, Sequence], *, force: bool = Fal
 
     grid = {name: [v.item() if isinstance(v, np.generic) else v for v in values_] for name, values_ in grid.items()}
     sweep_model, cfg, out = prepare_sweep(model, grid, values, force)
-    return open_results(execute(sweep_model, cfg, out, force=force))
+    with invoked_as(api_call("simcore.sweep", model, dict(grid), **values)):
+        return open_results(execute(sweep_model, cfg, out, force=force))
