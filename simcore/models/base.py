@@ -114,6 +114,8 @@ class BatchModel:
     * ``reduce(p, tallies)``     -- (P, K) tallies -> :class:`Reduction`
     * ``check(p)``               -- cross-parameter constraints (raise ``ValueError``)
     * ``warm()``                 -- compile or load every kernel once
+    * ``reference_lines(p)``     -- optional: result or parameter name -> (exact value, label), drawn
+      by ``simcore plot`` as a reference line (pi's value, Onsager's Tc on an Ising sweep over T)
     * ``cost(p)``                -- optional: estimated seconds of the whole run on one core,
       which ``workers = auto`` weighs against a pool's overhead (:mod:`simcore.autoworkers`)
 
@@ -138,6 +140,7 @@ class BatchModel:
     warm: Callable[[], None]
     check: Callable[[Mapping[str, Any]], None] = lambda p: None
     references: tuple[str, ...] = ()
+    reference_lines: Callable[[Mapping[str, Any]], Mapping[str, tuple[float, str]]] = lambda p: {}
     fixed_partitions: bool = False
     rate: Callable[[Mapping[str, Any]], tuple[str, float]] | None = None
     cost: Callable[[Mapping[str, Any]], float] | None = None
@@ -226,6 +229,7 @@ class LockstepModel:
     check: Callable[[Mapping[str, Any]], None] = lambda p: None
     trajectory: Callable[[Mapping[str, Any]], Trajectory | None] = lambda p: None
     references: tuple[str, ...] = ()
+    reference_lines: Callable[[Mapping[str, Any]], Mapping[str, tuple[float, str]]] = lambda p: {}
     rate: Callable[[Mapping[str, Any]], tuple[str, float]] | None = None
     cost: Callable[[Mapping[str, Any]], float] | None = None
     driver: str = field(default="lockstep", init=False)

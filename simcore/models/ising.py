@@ -28,6 +28,9 @@ from ..stats import Estimate
 from . import ising_kernels as kernels
 from .base import LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue
 
+#: Onsager's critical temperature of the square lattice, 2 / ln(1 + sqrt 2) [J/k_B].
+ONSAGER_TC = 2 / math.log(1 + math.sqrt(2))
+
 _ENERGY, _MAGNETIZATION = 0, 1
 _MAX_SITES = 2**34  # 16 GiB of int8 spins
 
@@ -160,6 +163,7 @@ MODEL = LockstepModel(
     rate=lambda p: ("flips", p["L"] ** p["dim"]),  # attempted spin flips: G flips/s = flips/ns
     check=_check,
     cost=_cost,
-    references=(f"Onsager: Tc = 2/ln(1+sqrt 2) = {2 / math.log(1 + math.sqrt(2))!r}; 3D: Kc = 0.221654626",
+    reference_lines=lambda p: {"T": (ONSAGER_TC, "Onsager Tc")} if p["dim"] == 2 else {},
+    references=(f"Onsager: Tc = 2/ln(1+sqrt 2) = {ONSAGER_TC!r}; 3D: Kc = 0.221654626",
                 "exact enumeration of the periodic 4 x 4 lattice (all 2^16 states): <E>/N, <|m|>, U4"),
 )

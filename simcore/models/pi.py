@@ -84,5 +84,6 @@ MODEL = BatchModel(
     reduce=_reduce,
     warm=_warm,
     cost=_cost,
+    reference_lines=lambda p: {"pi": (math.pi, "exact pi")},
     references=(f"exact pi = {math.pi!r}; standard error 1.6422/sqrt(samples)",),
 )
