@@ -50,8 +50,12 @@ def assert_refused(done, needle: str) -> None:
 
 
 def sigkill_after_second_checkpoint(cli: CliRun, *command: str, out: str):
-    """Start ``command`` writing ``out``, SIGKILL its main process once ``out.ckpt.1`` exists; its newest checkpoint."""
-    from simcore import read_checkpoint
+    """Start ``command`` writing ``out``, SIGKILL its main process once ``out.ckpt.1`` exists; its newest checkpoint.
+
+    The kill may land while the checkpoints rotate (``out.ckpt`` renamed, the new one not yet in place): the
+    newest complete checkpoint is then ``out.ckpt.1``, which is what ``simcore resume`` continues too.
+    """
+    from simcore.checkpoint import latest_checkpoint
 
     proc = cli.start(*command, "--out", out)
     deadline = time.monotonic() + 60
@@ -60,7 +64,7 @@ def sigkill_after_second_checkpoint(cli: CliRun, *command: str, out: str):
     proc.kill()
     proc.communicate()
     assert cli.live_processes() == [], "workers outlived their killed main process"
-    return read_checkpoint(cli.cwd / f"{out}.ckpt")
+    return latest_checkpoint(cli.cwd / out)
 
 
 @pytest.fixture

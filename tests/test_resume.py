@@ -180,17 +180,14 @@ def test_resume_refuses_truncated_and_corrupt_checkpoints(cli):
     assert not (cli.cwd / "p.h5").exists()
 
 
-@pytest.mark.parametrize("change, name", [
-    (("--set", "samples=3e11"), "samples"),
-    (("--set", "partitions=1000"), "partitions"),
-    (("--set", "seed=2"), "seed"),
-])
-def test_resume_refuses_changes_that_break_exactness(cli, change, name):
+def test_resume_refuses_changes_that_break_exactness(cli):
     path = _interrupted_checkpoint(cli)
     before = path.read_bytes()
-    done = cli("resume", "p.h5.ckpt", *change)
-    _refused(done, f"{name} cannot change on resume")
-    assert path.read_bytes() == before and not (cli.cwd / "p.h5").exists()
+    for change, name in ((("--set", "samples=3e11"), "samples"), (("--set", "partitions=1000"), "partitions"),
+                         (("--set", "seed=2"), "seed")):
+        done = cli("resume", "p.h5.ckpt", *change)
+        _refused(done, f"{name} cannot change on resume")
+        assert path.read_bytes() == before and not (cli.cwd / "p.h5").exists()
 
 
 def test_resume_of_a_finished_run_does_no_work(cli):
