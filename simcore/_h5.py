@@ -26,6 +26,10 @@ def first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+#: The ``filetype`` attribute of a results file (simcore.results); checkpoints tell them apart by it.
+RESULTS_FILETYPE = "simcore-results"
+
+
 def filetype(path) -> str | None:
     """The root ``filetype`` attribute of an HDF5 file, or None if it is not readable HDF5 or has none."""
     import h5py

@@ -36,13 +36,13 @@ from typing import Any
 
 import numpy as np
 
-from ._h5 import ForeignContent, built_in_memory, first_line, member, members, plain, read_dataset
+from ._h5 import RESULTS_FILETYPE, ForeignContent, built_in_memory, first_line, member, members, plain, read_dataset
 from .config import RunConfig
 from .models.base import Reduction
 from .provenance import source_version
 from .stats import Estimate
 
-FILETYPE = "simcore-results"
+FILETYPE = RESULTS_FILETYPE
 FORMAT_VERSION = "1.1"  # 1.1: attr kind; a sweep's model is the model swept
 
 

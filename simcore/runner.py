@@ -193,11 +193,28 @@ def _write(model: Model, cfg: RunConfig, out: Path, tallies, legs: list[dict], f
     return path
 
 
+def checkpoint_sums_shape(model: LockstepModel, checkpoint: Checkpoint) -> tuple[int, int]:
+    """The shape of the per-step sums of the run that wrote ``checkpoint`` (before any extension)."""
+    saved = tomllib.loads(checkpoint.config)
+    saved.pop("model", None)
+    return sums_shape(model, build_config(model, saved))
+
+
+def _grown(sums: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``sums`` with zero rows appended up to ``shape`` (an extended run's steps not yet run)."""
+    if sums.shape == shape or sums.shape[0] > shape[0]:
+        return sums  # lockstep_start refuses what does not fit
+    grown = np.zeros(shape, dtype=sums.dtype)
+    grown[:len(sums)] = sums
+    return grown
+
+
 def _start_of(model: Model, cfg: RunConfig, checkpoint: Checkpoint) -> BatchStart | LockstepStart:
     """Where the run continues from ``checkpoint``; CheckpointFileError if its state does not fit ``cfg``."""
     source = repr(str(checkpoint.path))
     if isinstance(model, LockstepModel):
-        arrays = {**checkpoint.arrays, "observables": checkpoint.rows("observables", sums_shape(model, cfg))}
+        arrays = {**checkpoint.arrays, "observables": _grown(checkpoint.rows("observables", checkpoint_sums_shape(
+            model, checkpoint)), sums_shape(model, cfg))}
         try:
             return lockstep_start(model, cfg, arrays, checkpoint.counters.get("steps_done", -1), source)
         except ValueError as exc:
@@ -262,22 +279,26 @@ def prepare_resume(target: str | Path, overrides: dict[str, Any], force: bool = 
     """Find the checkpoint to continue for ``target`` and validate ``overrides`` against it.
 
     ``target`` is a checkpoint file or the results path of the run.  Only the
-    :data:`~simcore.config.RUN_SETTINGS` may change; anything else that would
-    change the results raises ConfigError naming the parameter.  A run of a
+    :data:`~simcore.config.RUN_SETTINGS` may change, and a lockstep model's
+    length (its ``extended_by``: sweeps, steps, t_end) may grow, also after
+    the run finished (from its final checkpoint; the longer run's results
+    replace the shorter's); anything else that would change the results
+    raises ConfigError naming the parameter.  A run of a
     user's model resumes only with ``model``: the same ``module:attr`` the
     file names, or the model object (:func:`model_to_resume`).
     """
     target = Path(target)
     if target.is_dir():
         raise ConfigError(f"{str(target)!r} is a directory: give a checkpoint (<out>.ckpt) or the run's results path")
-    if _is_results_file(target):
+    extending = any(name not in RUN_SETTINGS for name in overrides)
+    if _is_results_file(target) and not extending:
         return ResumePlan(None, None, target, None)
     checkpoint = latest_checkpoint(target)
     out = checkpoint.results_path
     if is_claimed(out):
         raise ConfigError(f"{str(out)!r} is being written by a running simcore process; it cannot be resumed "
                           "while it runs")
-    if out.exists() and _is_results_file(out) and not force:
+    if out.exists() and _is_results_file(out) and not force and not extending:
         return ResumePlan(None, None, out, None)
     check_out_directory(out, f"the run of {str(checkpoint.path)!r}")
     saved = tomllib.loads(checkpoint.config)
@@ -287,8 +308,8 @@ def prepare_resume(target: str | Path, overrides: dict[str, Any], force: bool = 
     cfg = build_config(model, {**saved, **settings, **overrides}, model_ref=checkpoint.model)
     if cfg.out is not None:
         raise ConfigError(f"out cannot be set on resume: results go to {str(out)!r}, next to the checkpoint")
-    _refuse_changes(checkpoint, cfg)
-    if out.exists() and not force:
+    _refuse_changes(checkpoint, cfg, model)
+    if out.exists() and not force and not (extending and _is_results_file(out)):
         raise ConfigError(f"{str(out)!r} exists but is not this run's results; move it or use --force")
     return ResumePlan(model, cfg, out, checkpoint)
 
@@ -320,16 +341,27 @@ def model_to_resume(checkpoint: Checkpoint, saved: dict[str, Any], named: str | 
     return get_model(reference)
 
 
-def _refuse_changes(checkpoint: Checkpoint, cfg: RunConfig) -> None:
+def _refuse_changes(checkpoint: Checkpoint, cfg: RunConfig, model: Model) -> None:
+    """ConfigError unless ``cfg`` is the checkpoint's config, or it with a lockstep run's length raised."""
     if cfg.sha256 == checkpoint.attrs["config_sha256"]:
         return
     before, after = tomllib.loads(checkpoint.config), tomllib.loads(cfg.to_toml())
     changed = [name for name in after if before.get(name) != after[name]]
+    grows = getattr(model, "extended_by", "")
+    if changed == [grows] and after[grows] > before[grows]:
+        return
     allowed = ", ".join(RUN_SETTINGS)
     if changed:
         name = changed[0]
+        if name == grows and after[name] < before[name]:
+            raise ConfigError(f"{name} cannot shrink on resume ({before[name]!r} in the checkpoint, {after[name]!r} "
+                              f"asked): a run is extended, never cut; run the shorter one anew")
+        batch = (" (a batch run cannot be extended exactly: each partition's share of the work depends on the "
+                 "total; run the extra work as a new run with another seed)") if isinstance(model, BatchModel) else ""
+        grow = f"; {grows} may grow" if grows else ""
         raise ConfigError(f"{name} cannot change on resume ({before.get(name)!r} in the checkpoint, "
-                          f"{after[name]!r} asked): results would no longer be exact; only {allowed} may change")
+                          f"{after[name]!r} asked): results would no longer be exact{batch}; only {allowed} may "
+                          f"change{grow}")
     raise ConfigError(f"{checkpoint.model}'s parameters changed since {str(checkpoint.path)!r} was written; "
                       "it cannot be continued exactly")
 
@@ -341,12 +373,13 @@ def continue_run(plan: ResumePlan, *, force: bool = False, progress: Callable[[i
     checkpoint = plan.checkpoint
     log.info("resuming %s from %s (checkpoint %d, %s, %s)", plan.cfg.model, checkpoint.path,
              checkpoint.sequence, checkpoint.status, checkpoint.counters)
-    if checkpoint.status == "finished":
+    if checkpoint.status == "finished" and plan.cfg.sha256 == checkpoint.attrs["config_sha256"]:
         start = _start_of(plan.model, plan.cfg, checkpoint)
         log.warning("%s: the run had finished; writing its results from the final checkpoint", checkpoint.path)
         with _told_how_to_continue(plan.out):
             return _write(plan.model, plan.cfg, plan.out, _final_tallies(start), legs_of(checkpoint.attrs), force)
-    return execute(plan.model, plan.cfg, plan.out, force=force, progress=progress, resumed=checkpoint)
+    extended = plan.cfg.sha256 != checkpoint.attrs["config_sha256"]  # the longer run replaces the shorter's results
+    return execute(plan.model, plan.cfg, plan.out, force=force or extended, progress=progress, resumed=checkpoint)
 
 
 def resume(path: str | Path, *, force: bool = False, model: str | Model | None = None, **overrides: Any) -> Results:

@@ -59,6 +59,8 @@ class RowLedger:
         are append-only.
         """
         stored = self.stored.get(name, np.zeros(len(mask), dtype=bool))
+        if len(stored) < len(mask):  # an extended run: its array has grown by rows none of which is on disk
+            stored = np.concatenate([stored, np.zeros(len(mask) - len(stored), dtype=bool)])
         if len(stored) != len(mask) or (stored & ~mask).any():
             raise ValueError(f"rows of {name!r} already checkpointed left the mask: rows are append-only")
         return np.flatnonzero(mask & ~stored)

@@ -205,6 +205,9 @@ class LockstepModel:
     * ``reduce(p, sums)``   -- (measured steps, observables) sums over partitions -> :class:`Reduction`
     * ``check(p)``, ``warm()``, ``cost(p)`` as for :class:`BatchModel`
     * ``trajectory(p)``     -- a :class:`Trajectory` to record, or None (the default)
+    * ``extended_by``       -- the parameter of the run's length (sweeps, steps, t_end) that
+      ``simcore resume FILE --set NAME=larger`` may raise: the longer run is bitwise the run that
+      asked for it from the start, as each step draws its random numbers by step, never by leg
     * ``rate(p)``           -- as for :class:`BatchModel`
     """
 
@@ -230,6 +233,7 @@ class LockstepModel:
     trajectory: Callable[[Mapping[str, Any]], Trajectory | None] = lambda p: None
     references: tuple[str, ...] = ()
     reference_lines: Callable[[Mapping[str, Any]], Mapping[str, tuple[float, str]]] = lambda p: {}
+    extended_by: str = ""  # the parameter of the run's length that simcore resume --set may raise
     rate: Callable[[Mapping[str, Any]], tuple[str, float]] | None = None
     cost: Callable[[Mapping[str, Any]], float] | None = None
     driver: str = field(default="lockstep", init=False)

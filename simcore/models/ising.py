@@ -127,6 +127,7 @@ def _warm() -> None:
 
 
 MODEL = LockstepModel(
+    extended_by="sweeps",
     name="ising",
     doc="2D square / 3D cubic Ising model, checkerboard Metropolis or heat-bath, periodic, J=1",
     params=(

@@ -268,6 +268,7 @@ def _warm() -> None:
 
 
 MODEL = LockstepModel(
+    extended_by="steps",
     name="lj",
     doc="Lennard-Jones molecular dynamics (reduced units): fcc start, Verlet lists, velocity Verlet, NVE or NVT",
     params=(

@@ -201,6 +201,7 @@ def _warm() -> None:
 
 
 MODEL = LockstepModel(
+    extended_by="t_end",
     name="nbody",
     doc="direct-summation gravity (G=1), leapfrog or 4th-order Yoshida, Plummer softening",
     params=(
