@@ -52,7 +52,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ._h5 import RESULTS_FILETYPE, ForeignContent, built_in_memory, filetype, crc32_of, discard, first_line, fsync_path, member, members, plain, read_dataset
+from ._h5 import (RESULTS_FILETYPE, ForeignContent, built_in_memory, crc32_of, discard, filetype, first_line, fsync_path,
+                  member, members, plain, read_dataset)
 from .provenance import leg
 from .storage import describe, storage_errno
 from .segments import (RowLedger, SegmentError, SegmentRef, existing_segments, load_segment, plain_file_name,
@@ -615,7 +616,8 @@ def latest_checkpoint(target: str | os.PathLike) -> Checkpoint:
 
     A checkpoint file is used as given (and must be valid).  For a results
     path (which need not exist), the newest valid of its ``.ckpt*`` files is
-    chosen by sequence number (a finished run's results path: its final checkpoint); damaged ones are skipped with a warning.
+    chosen by sequence number (for a finished run's results: its final
+    checkpoint); damaged ones are skipped with a warning.
     """
     target = Path(target)
     if target.is_file() and filetype(target) != RESULTS_FILETYPE:

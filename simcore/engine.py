@@ -96,11 +96,6 @@ def checkpoint_due(trigger: EverySeconds | None, stop: StopFlag) -> bool:
     return asked or trigger.due()
 
 
-def cached_model(reference: str):
-    """The model named ``reference`` (imported once per worker process; a registered object as it is now)."""
-    return get_model(reference)
-
-
 @contextmanager
 def _reported_as_partition_failure(model_ref: str, partition: int, seed: int):
     """Turn an exception of a partition's body into PartitionFailed, with the worker's traceback."""
@@ -126,14 +121,14 @@ def run_partition_task(model_ref: str, params: dict, seed: int, partition: int, 
         runner[0] = os.getpid()
         row = arrays["tallies"][partition]
         row[...] = 0.0
-        cached_model(model_ref).run_partition(params, seed, partition, partitions, row)
+        get_model(model_ref).run_partition(params, seed, partition, partitions, row)
     return partition
 
 
 def partition_row_task(model_ref: str, params: dict, seed: int, partition: int, partitions: int) -> np.ndarray:
     """Worker-side body of one partition for an executor without shared memory (MPI): return its tally row."""
     with _reported_as_partition_failure(model_ref, partition, seed):
-        model = cached_model(model_ref)
+        model = get_model(model_ref)
         row = np.zeros(model.tally_width(params))
         model.run_partition(params, seed, partition, partitions, row)
     return row

@@ -271,10 +271,14 @@ def _pickled_by_value(objects: dict) -> bytes:
 
     ModelNotPicklable names the model and what to do when one cannot be pickled.
     """
+    try:
+        return cloudpickle.dumps(objects)
+    except Exception:  # noqa: BLE001 - whatever pickling raises, the fix is the same; find whose it is
+        pass
     for name, model in objects.items():
         try:
             cloudpickle.dumps(model)
-        except Exception as exc:  # noqa: BLE001 - whatever pickling raises, the fix is the same
+        except Exception as exc:  # noqa: BLE001
             raise ModelNotPicklable(f"model {name!r} cannot be sent to process workers ({type(exc).__name__}: "
                                     f"{exc}); define it in a module and run 'module:NAME', or use executor thread")
     return cloudpickle.dumps(objects)

@@ -52,11 +52,11 @@ from .barrier import SpinBarrier
 from .barrier import counters as barrier_counters
 from .checkpoint import CheckpointPlan, Snapshot
 from .config import RunConfig
-from .engine import (POLL_SECONDS, PartitionFailed, RunOutcome, WorkerCrashed, cached_model, checkpoint_due,
-                     dead_workers)
+from .engine import POLL_SECONDS, PartitionFailed, RunOutcome, WorkerCrashed, checkpoint_due, dead_workers
 from .executors import current_barrier, lockstep_executor
 from .frames import FrameStore
 from .interrupts import Interrupted, StopFlag
+from .models import get_model
 from .models.base import LockstepModel, fold_into_box, partition_share
 from .shm import SharedArena, arrays_of
 
@@ -88,7 +88,7 @@ def run_lockstep_task(model_ref: str, params: dict, seed: int, party: int, parts
     ``parts`` lists (partition, row_start, row_stop).  The barrier is the
     arena's spinning one if it has one, else the executor's.
     """
-    model = cached_model(model_ref)
+    model = get_model(model_ref)
     arrays = arrays_of(arena_id)
     barrier = SpinBarrier(arrays["barrier"], party) if "barrier" in arrays else current_barrier()
     at = [parts[0][0]]

@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import os
 import textwrap
-import tomllib
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
@@ -38,7 +37,8 @@ from .checkpoint import FILETYPE as CHECKPOINT_FILETYPE
 from .config import toml_value
 from .models import BUILTIN, get_model
 from .results import Results, open_results
-from .sweep import axis_names, read_table, result_names
+from .summary import config_parameters
+from .sweep import axis_names, result_names
 
 INSTALL_HINT = "pip install 'simcore[plot]' (or pip install matplotlib)"
 #: Characters of an axis label's line; longer labels wrap (a panel is about 5 inches).
@@ -108,12 +108,12 @@ def reference_lines(res: Results) -> dict[str, tuple[float, str]]:
         return {}  # the plot imports no module a file names
     model = get_model(res.model)
     values = {param.name: param.default for param in model.params}
-    config = tomllib.loads(res.config)
+    given = config_parameters(res.config)
     if res.is_sweep:
-        values.update(read_table(config["base"], "base"))
-        values.update({name: axis[0] for name, axis in read_table(config["grid"], "grid").items()})
+        values.update(given["base"])
+        values.update({name: axis[0] for name, axis in given["grid"].items()})
     else:
-        values.update(config)
+        values.update(given)
     return dict(model.reference_lines(values))
 
 
@@ -235,10 +235,10 @@ def _panel_names(panel: Panel) -> list[str]:
 
 def title(res: Results) -> str:
     """The figure's title: the model, and the parameters that differ from its defaults (a sweep: its axes too)."""
-    config = {k: v for k, v in tomllib.loads(res.config).items() if k not in ("model", "seed", "partitions")}
+    config = config_parameters(res.config)
     if res.is_sweep:
         axes = ", ".join(axis_names(res.config))
-        config = {**read_table(config["base"], "base")}
+        config = config["base"]
         head = f"{res.model} sweep over {axes}"
     else:
         head = res.model

@@ -43,14 +43,17 @@ def prepare(model: str | Model, values: dict[str, Any], force: bool = False) -> 
     return model_obj, cfg, resolve_out_path(cfg, force)
 
 
-def checkpoint_plan(model: Model, cfg: RunConfig, out: Path,
-                    resumed: Checkpoint | None = None) -> CheckpointPlan | None:
-    """How the run of ``cfg`` checkpoints next to ``out`` (continuing ``resumed``); None if it does not."""
+def checkpoint_plan(model: Model, cfg: RunConfig, out: Path, resumed: Checkpoint | None = None,
+                    started: float | None = None) -> CheckpointPlan | None:
+    """How the run of ``cfg`` checkpoints next to ``out`` (continuing ``resumed``); None if it does not.
+
+    ``started``: when this leg began (Unix time [s]; default now), as its checkpoints record it.
+    """
     if cfg.checkpoint_every <= 0:
         return None
     header = Header(model=cfg.model, driver=model.driver, config=cfg.to_toml(), config_sha256=cfg.sha256,
                     settings=cfg.settings(), legs_before=tuple(legs_of(resumed.attrs)) if resumed else (),
-                    started=time.time(), command=command())
+                    started=time.time() if started is None else started, command=command())
     return CheckpointPlan(out, header, cfg.checkpoint_every, cfg.checkpoint_mode, cfg.checkpoint_keep,
                           first_sequence=resumed.sequence + 1 if resumed else 0,
                           elapsed_before=float(resumed.attrs["elapsed_seconds"]) if resumed else 0.0,
@@ -81,7 +84,7 @@ def execute(model: Model, cfg: RunConfig, out: Path, *, force: bool = False,
         stop = stop or StopFlag()
         started = time.time()
         with graceful_signals(stop, cfg.on_usr1), _signalled_failures_as_interrupts(stop, out):
-            plan = checkpoint_plan(model, cfg, out, resumed)
+            plan = checkpoint_plan(model, cfg, out, resumed, started)
             if isinstance(model, LockstepModel):
                 outcome = run_lockstep(model, cfg, stop=stop, progress=progress, start=start, checkpoints=plan,
                                        frames=frames)
@@ -373,12 +376,12 @@ def continue_run(plan: ResumePlan, *, force: bool = False, progress: Callable[[i
     checkpoint = plan.checkpoint
     log.info("resuming %s from %s (checkpoint %d, %s, %s)", plan.cfg.model, checkpoint.path,
              checkpoint.sequence, checkpoint.status, checkpoint.counters)
-    if checkpoint.status == "finished" and plan.cfg.sha256 == checkpoint.attrs["config_sha256"]:
+    extended = plan.cfg.sha256 != checkpoint.attrs["config_sha256"]  # the longer run replaces the shorter's results
+    if checkpoint.status == "finished" and not extended:
         start = _start_of(plan.model, plan.cfg, checkpoint)
         log.warning("%s: the run had finished; writing its results from the final checkpoint", checkpoint.path)
         with _told_how_to_continue(plan.out):
             return _write(plan.model, plan.cfg, plan.out, _final_tallies(start), legs_of(checkpoint.attrs), force)
-    extended = plan.cfg.sha256 != checkpoint.attrs["config_sha256"]  # the longer run replaces the shorter's results
     return execute(plan.model, plan.cfg, plan.out, force=force or extended, progress=progress, resumed=checkpoint)
 
 

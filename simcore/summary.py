@@ -148,7 +148,7 @@ def _plain(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _parameters(config_text: str) -> dict[str, Any]:
+def config_parameters(config_text: str) -> dict[str, Any]:
     """The parameters of a canonical config (without model, seed, partitions); a sweep's grid and base as tables."""
     values = {name: value for name, value in tomllib.loads(config_text).items() if name not in _RUN_KEYS}
     if "grid" in values and "base" in values:
@@ -171,7 +171,7 @@ def results_json(res) -> dict[str, Any]:
     summary = {"file": str(res.path), "filetype": plain(attrs["filetype"]),
                "format_version": plain(attrs["format_version"]), "kind": "sweep" if res.is_sweep else "run",
                "model": res.model, "status": "finished", "seed": res.seed, "partitions": int(attrs["partitions"]),
-               "parameters": _parameters(res.config), "workers": int(attrs["workers"]),
+               "parameters": config_parameters(res.config), "workers": int(attrs["workers"]),
                "executor": str(attrs["executor"]), "host": plain(attrs.get("host")),
                "wall_seconds": float(attrs["wall_seconds"]), "command": plain(attrs.get("command")),
                **_provenance(attrs),
@@ -197,7 +197,7 @@ def checkpoint_json(checkpoint) -> dict[str, Any]:
             "model": checkpoint.model, "status": checkpoint.status,
             "progress": progress_text(checkpoint.status, checkpoint.counters), "sequence": checkpoint.sequence,
             "counters": checkpoint.counters, "seed": config.get("seed"), "partitions": config.get("partitions"),
-            "parameters": _parameters(checkpoint.config), "settings": checkpoint.settings,
+            "parameters": config_parameters(checkpoint.config), "settings": checkpoint.settings,
             "wall_seconds": float(attrs.get("elapsed_seconds", 0.0)), **_provenance(attrs),
             "results_path": str(checkpoint.results_path),
             "continue_with": None if checkpoint.status == "finished" else f"simcore resume {checkpoint.path}"}
