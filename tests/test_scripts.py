@@ -13,7 +13,7 @@ import nbclient
 import nbformat
 import pytest
 
-from tests.conftest import REPO, results_snapshot
+from tests.conftest import REPO, CliRun, results_snapshot
 
 TRANSPORT = dict(histories=400_000, partitions=8, seed=3)
 PI = dict(samples=4_000_000, partitions=8, seed=4)
@@ -66,21 +66,32 @@ def _quiet_success(done: subprocess.CompletedProcess) -> None:
     assert "Traceback" not in done.stderr and "BufferError" not in done.stderr and "WARNING" not in done.stderr
 
 
-def _cli_reference(cli, model: str, values: dict, out: str) -> None:
-    done = cli("run", model, *_cli_sets(values), "--workers", "2", "--quiet", "--out", out)
-    assert done.returncode == 0, done.stderr
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The CLI's runs every test compares against, made once: ``reference("transport")`` is its results snapshot.
 
-
-def _cli_user_model_reference(cli, out: str) -> None:
-    """The CLI's run of USER_MODEL imported from a module ``halfpi`` in the working directory, into ``out``."""
+    ``halfpi`` is USER_MODEL imported from a module in the working directory and run as ``halfpi:MODEL``.
+    """
+    cli = CliRun(tmp_path_factory.mktemp("cli"))
     (cli.cwd / "halfpi.py").write_text(USER_MODEL)
     env = dict(cli.env, PYTHONPATH=f"{cli.cwd}:{REPO}")
-    done = subprocess.run([sys.executable, "-m", "simcore", "run", "halfpi:MODEL", *_cli_sets(PI), "--workers", "2",
-                           "--quiet", "--out", out], cwd=cli.cwd, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    made = {}
+
+    def snapshot(model: str):
+        if model not in made:
+            values = TRANSPORT if model == "transport" else PI
+            reference = "halfpi:MODEL" if model == "halfpi" else model
+            done = subprocess.run([sys.executable, "-m", "simcore", "run", reference, *_cli_sets(values),
+                                   "--workers", "2", "--quiet", "--out", f"{model}.h5"], cwd=cli.cwd, env=env,
+                                  capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+            assert done.returncode == 0, done.stderr
+            made[model] = results_snapshot(cli.cwd / f"{model}.h5")
+        return made[model]
+
+    return snapshot
 
 
-def test_a_pooled_run_from_a_script_without_a_main_guard(cli):
+def test_a_pooled_run_from_a_script_without_a_main_guard(cli, reference):
     done = _script(cli, "plain.py", f"""
         import simcore
         res = simcore.run("transport", {_args(TRANSPORT)}, workers=2, executor="process", out="s.h5")
@@ -88,11 +99,10 @@ def test_a_pooled_run_from_a_script_without_a_main_guard(cli):
     """)
     _quiet_success(done)
     assert done.stdout.split() == ["process", "2"]  # really pooled, and run once: the workers ran no script
-    _cli_reference(cli, "transport", TRANSPORT, "c.h5")
-    assert results_snapshot(cli.cwd / "s.h5") == results_snapshot(cli.cwd / "c.h5")
+    assert results_snapshot(cli.cwd / "s.h5") == reference("transport")
 
 
-def test_two_runs_gathered_by_asyncio_from_a_script_without_a_main_guard(cli):
+def test_two_runs_gathered_by_asyncio_from_a_script_without_a_main_guard(cli, reference):
     done = _script(cli, "gathered.py", f"""
         import asyncio
         import simcore.aio
@@ -106,13 +116,11 @@ def test_two_runs_gathered_by_asyncio_from_a_script_without_a_main_guard(cli):
     """)
     _quiet_success(done)
     assert done.stdout.split() == ["process", "process"]
-    _cli_reference(cli, "pi", PI, "ca.h5")
-    _cli_reference(cli, "transport", TRANSPORT, "cb.h5")
-    assert results_snapshot(cli.cwd / "a.h5") == results_snapshot(cli.cwd / "ca.h5")
-    assert results_snapshot(cli.cwd / "b.h5") == results_snapshot(cli.cwd / "cb.h5")
+    assert results_snapshot(cli.cwd / "a.h5") == reference("pi")
+    assert results_snapshot(cli.cwd / "b.h5") == reference("transport")
 
 
-def test_a_model_defined_in_the_script_runs_on_process_workers(cli):
+def test_a_model_defined_in_the_script_runs_on_process_workers(cli, reference):
     """The same model from a module, run by the CLI as ``module:MODEL``, gives the bytes of the script's run."""
     done = _script(cli, "own_model.py", USER_MODEL + f"""
 import simcore
@@ -121,8 +129,7 @@ print(res.attrs["executor"], res.attrs["workers"], res.model)
 """)
     _quiet_success(done)
     assert done.stdout.split() == ["process", "2", "halfpi"]
-    _cli_user_model_reference(cli, "c.h5")
-    assert results_snapshot(cli.cwd / "s.h5") == results_snapshot(cli.cwd / "c.h5")
+    assert results_snapshot(cli.cwd / "s.h5") == reference("halfpi")
 
 
 def test_a_model_that_cannot_be_pickled_is_one_line_naming_the_fix(cli):
@@ -159,7 +166,7 @@ def test_a_model_of_ones_own_may_not_take_a_built_in_name(tmp_path):
         simcore.run(impostor, samples=1000, executor="serial", out=str(tmp_path / "x.h5"))
 
 
-def test_a_notebook_cell_runs_pooled_with_a_model_defined_in_the_notebook(cli):
+def test_a_notebook_cell_runs_pooled_with_a_model_defined_in_the_notebook(cli, reference):
     cells = [USER_MODEL, "import simcore",
              f'res = simcore.run("transport", {_args(TRANSPORT)}, workers=2, executor="process", out="t.h5")',
              f'own = simcore.run(MODEL, {_args(PI)}, workers=2, executor="process", out="m.h5")',
@@ -172,7 +179,5 @@ def test_a_notebook_cell_runs_pooled_with_a_model_defined_in_the_notebook(cli):
     assert printed.split() == ["process", "process", "halfpi"]
     streams = [output for cell in notebook.cells for output in cell.outputs if output.get("name") == "stderr"]
     assert not [s for s in streams if "Warning" in s["text"] or "Error" in s["text"]], streams
-    _cli_reference(cli, "transport", TRANSPORT, "ct.h5")
-    assert results_snapshot(cli.cwd / "t.h5") == results_snapshot(cli.cwd / "ct.h5")
-    _cli_user_model_reference(cli, "cm.h5")
-    assert results_snapshot(cli.cwd / "m.h5") == results_snapshot(cli.cwd / "cm.h5")
+    assert results_snapshot(cli.cwd / "t.h5") == reference("transport")
+    assert results_snapshot(cli.cwd / "m.h5") == reference("halfpi")
