@@ -9,6 +9,11 @@ the correlation time, then stays on a plateau: that plateau is the standard
 error of the mean.  The level where the plateau starts is chosen with the
 automatic test of Jonsson, which checks that the blocks left are uncorrelated.
 
+Next to the error, :func:`integrated_autocorrelation_time` gives a series'
+integrated autocorrelation time (Sokal's windowed estimator) and so its
+effective sample size: an independent check, since a series that drifts
+(not yet stationary) shows a time comparable to its length.
+
 Functions of several means (the Binder cumulant ``1 - <m^4> / (3 <m^2>^2)``, a
 specific heat) get their error from a jackknife over blocks long enough to be
 independent (:func:`block_means`, :func:`jackknife`).
@@ -17,6 +22,9 @@ References
 ----------
 H. Flyvbjerg and H. G. Petersen, "Error estimates on averages of correlated
 data", J. Chem. Phys. 91, 461 (1989), doi:10.1063/1.457480.
+A. D. Sokal, "Monte Carlo methods in statistical mechanics: foundations and
+new algorithms", in Functional Integration (Springer, 1997), section 3,
+doi:10.1007/978-1-4899-0319-8_6.
 M. Jonsson, "Standard error estimation by an automated blocking method",
 Phys. Rev. E 98, 043304 (2018), doi:10.1103/PhysRevE.98.043304.
 B. Efron and C. Stein, "The jackknife estimate of variance", Ann. Stat. 9, 586
@@ -39,6 +47,8 @@ class BlockingEstimate(NamedTuple):
     ``curve[k]`` is the naive standard error after k blockings (blocks of 2**k
     samples); ``block_size`` is that of the level chosen (``2**level``);
     ``plateau`` is False when no level passed the test and the last one was used.
+    ``autocorrelation_time`` is :func:`integrated_autocorrelation_time` of the
+    series [samples], and ``effective_samples`` the length divided by it.
     """
 
     mean: float
@@ -46,6 +56,8 @@ class BlockingEstimate(NamedTuple):
     block_size: int
     curve: np.ndarray
     plateau: bool
+    autocorrelation_time: float = 1.0
+    effective_samples: float = 0.0
 
 
 def _halve(x: np.ndarray) -> np.ndarray:
@@ -110,7 +122,37 @@ def blocking(samples, confidence: float = CONFIDENCE) -> BlockingEstimate:
     quantiles = stats.chi2.ppf(confidence, np.arange(len(terms), 0, -1))
     passed = np.flatnonzero(tail_sums < quantiles)
     level = int(passed[0]) if passed.size else len(terms) - 1
-    return BlockingEstimate(float(x.mean()), float(curve[level]), 2**level, curve, bool(passed.size))
+    tau = integrated_autocorrelation_time(x)
+    return BlockingEstimate(float(x.mean()), float(curve[level]), 2**level, curve, bool(passed.size), tau,
+                            len(x) / tau)
+
+
+#: Sokal's window: the sum of the autocorrelation function stops at the first lag M >= WINDOW * tau(M).
+WINDOW = 5.0
+
+
+def integrated_autocorrelation_time(samples, window: float = WINDOW) -> float:
+    """Integrated autocorrelation time ``tau = 1 + 2 sum_{t>=1} rho(t)`` of a series [samples].
+
+    ``rho`` is the normalised autocorrelation function (by FFT); the sum runs
+    up to the first lag M with M >= ``window`` * tau(M) (Sokal's automatic
+    window; emcee's default).  Independent samples give tau = 1; the error of
+    the mean is about ``std * sqrt(tau / n)`` and ``n / tau`` is the effective
+    sample size.  A constant series gives 1.
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    if x.ndim != 1 or x.shape[0] < 4:
+        raise ValueError(f"an autocorrelation time needs a 1-D series of at least 4 samples (got shape {x.shape})")
+    n = x.shape[0]
+    size = 1 << (2 * n - 1).bit_length()  # zero-padded past 2n (no wrap-around) to a power of 2 (a fast FFT)
+    spectrum = np.fft.rfft(x - x.mean(), n=size)
+    autocovariance = np.fft.irfft(spectrum * np.conj(spectrum), n=size)[:n]
+    if not autocovariance[0] > 0:
+        return 1.0
+    taus = 2.0 * np.cumsum(autocovariance / autocovariance[0]) - 1.0
+    inside = np.arange(n) < window * taus
+    lag = int(np.argmin(inside)) if not inside.all() else n - 1
+    return float(max(taus[lag], 1.0 / n))
 
 
 def block_means(samples, block_size: int) -> np.ndarray:

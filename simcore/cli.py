@@ -45,6 +45,7 @@ from .results import ResultsFileError, open_results
 from .shm import SharedMemoryError, remove_orphans
 from .storage import EXIT_STORAGE, StorageError
 from .summary import checkpoint_json, checkpoint_summary, result_lines, results_json, results_summary
+from .until import plan_until, targets_in_force
 
 log = logging.getLogger("simcore")
 
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
                      help="set a parameter (repeatable); values parse as TOML scalars")
     _add_output_flags(run, "64-bit random seed", "<model>.h5")
+    _add_until_flags(run)
     _add_execution_flags(run)
 
     resume = commands.add_parser("resume", help="continue a run from its newest complete checkpoint")
@@ -103,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--model", metavar="MODULE:ATTR",
                         help="a run of your own model: its reference, as the file names it (simcore imports "
                              "no module that only a file names)")
+    _add_until_flags(resume)
     _add_execution_flags(resume)
 
     sweep = commands.add_parser(
@@ -146,6 +149,15 @@ def _add_output_flags(parser: argparse.ArgumentParser, seed_help: str, default_o
     parser.add_argument("--seed", metavar="S", help=seed_help)
     parser.add_argument("--out", metavar="FILE", help=f"results file (default: {default_out}, numbered if taken)")
     parser.add_argument("--force", action="store_true", help="overwrite --out (and its old checkpoints) if it exists")
+
+
+def _add_until_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--until", action="append", default=[], metavar="RESULT.stderr<X",
+                        help="extend the run until RESULT.stderr<X or RESULT.relative_error<X (repeatable: all must "
+                             "hold); the run grows round by round, each bitwise the longer run")
+    parser.add_argument("--until-max", metavar="COUNT",
+                        help="the most the run's count (histories, samples, sweeps, steps) may grow to with --until "
+                             "(default 100 times its first count)")
 
 
 def _add_execution_flags(parser: argparse.ArgumentParser) -> None:
@@ -225,29 +237,41 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``simcore run``: validate everything, then run and write the results file."""
-    from .runner import prepare
+    """``simcore run``: validate everything, then run and write the results file (with --until: and extend it)."""
+    from .runner import prepare, resume_reference
 
     _configure_logging(args)
     target, values = _run_values(args)
-    return _execute_prepared(args, *prepare(target, values, force=args.force))
+    model, cfg, out = prepare(target, values, force=args.force)
+    targets = plan_until(model, cfg, args.until, args.until_max)
+    return _execute_prepared(args, model, cfg, out, targets, resume_reference(target))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    """``simcore resume``: continue a run from its newest complete checkpoint."""
-    from .runner import continue_run, prepare_resume
+    """``simcore resume``: continue a run from its newest complete checkpoint (with --until: and extend it)."""
+    from .runner import extend_until, prepare_resume
 
     _configure_logging(args)
-    plan = prepare_resume(args.target, _flag_values(args), force=args.force, model=args.model)
+    plan = prepare_resume(args.target, _flag_values(args), force=args.force, model=args.model,
+                          reopen=bool(args.until))
+    targets = plan_until(plan.model, plan.cfg, args.until, args.until_max) if args.until else None
     if args.dry_run and not plan.finished:
         return _dry_run(plan.cfg, plan.out)
-    if plan.finished:
+    if plan.finished and targets is None:
         print(f"simcore: the run has already finished; its results are in {plan.out} (nothing to do)")
         return 0
-    path = _with_progress(args, plan.model, plan.cfg,
-                          lambda progress: continue_run(plan, force=args.force, progress=progress))
-    _summarise(args, path)
+    with targets_in_force(targets):
+        path = _continued_with_progress(args, args.force)(plan)
+    _summarise(args, extend_until(path, targets, args.model, carry_out=_continued_with_progress(args)))
     return 0
+
+
+def _continued_with_progress(args: argparse.Namespace, force: bool = False):
+    """:func:`~simcore.runner.continue_run` of a plan under a progress bar (a resume, a round of ``--until``)."""
+    from .runner import continue_run
+
+    return lambda plan: _with_progress(args, plan.model, plan.cfg,
+                                       lambda progress: continue_run(plan, force=force, progress=progress))
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -265,15 +289,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return _execute_prepared(args, *prepare_sweep(target, grid, values, force=args.force))
 
 
-def _execute_prepared(args: argparse.Namespace, model, cfg, out: Path) -> int:
-    """Run a validated config under a progress bar and summarise it (or only show it, with --dry-run)."""
-    from .runner import execute
+def _execute_prepared(args: argparse.Namespace, model, cfg, out: Path, targets=None, named=None) -> int:
+    """Run a validated config under a progress bar and summarise it (or only show it, with --dry-run).
+
+    ``targets``: the run's precision targets (:mod:`simcore.until`), ``named`` its model as a resume needs it.
+    """
+    from .runner import execute, extend_until
 
     if args.dry_run:
         return _dry_run(cfg, out)
-    path = _with_progress(args, model, cfg, lambda progress: execute(model, cfg, out, force=args.force,
-                                                                     progress=progress))
-    _summarise(args, path)
+    with targets_in_force(targets):
+        path = _with_progress(args, model, cfg, lambda progress: execute(model, cfg, out, force=args.force,
+                                                                         progress=progress))
+    _summarise(args, extend_until(path, targets, named, carry_out=_continued_with_progress(args)))
     return 0
 
 

@@ -5,9 +5,12 @@ Layout (DESIGN.md section 5)::
     /                    attrs: filetype="simcore-results", format_version,
                          simcore_version, model, seed, partitions, workers,
                          executor, created, wall_seconds, host, python,
-                         numpy/numba/h5py versions, config (TOML), config_sha256
+                         numpy/numba/h5py versions, config (TOML), config_sha256,
+                         legs (JSON), command, [until (JSON, simcore.until)]
     /results/<name>      per-partition estimates; attrs mean, stderr, n,
-                         units, description, estimator
+                         units, description, estimator; a result blocked
+                         from a time series also autocorrelation_time
+                         [samples] and effective_samples (n / that time)
     /series/<name>       a profile or time series; attrs units, description,
                          axis (name of the abscissa dataset beside it), and for
                          a 2D series columns and column_units (one per column);
@@ -68,7 +71,7 @@ def _versions() -> dict[str, str]:
 
 def write_results(path: Path, cfg: RunConfig, reduction: Reduction, tallies: np.ndarray, *,
                   model_results: dict[str, tuple[str, str]], legs: list[dict], force: bool,
-                  trajectory=None) -> Path:
+                  trajectory=None, until: dict | None = None) -> Path:
     """Write a results file atomically; ``model_results`` maps name -> (units, description).
 
     ``legs`` are the run's legs (:mod:`simcore.provenance`): ``wall_seconds``
@@ -77,6 +80,7 @@ def write_results(path: Path, cfg: RunConfig, reduction: Reduction, tallies: np.
 
     ``trajectory`` is (a :class:`~simcore.models.base.Trajectory`, steps (F,),
     positions (F, N, 3)) to store as H5MD 1.1 under /h5md and /particles/all.
+    ``until`` is the record of a run with precision targets (:mod:`simcore.until`).
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -97,6 +101,8 @@ def write_results(path: Path, cfg: RunConfig, reduction: Reduction, tallies: np.
             attrs["host"] = socket.gethostname()
             attrs["command"] = legs[0]["command"]
             attrs["legs"] = json.dumps(legs)
+            if until is not None:
+                attrs["until"] = json.dumps(until)
             for key, value in _versions().items():
                 attrs[key] = value
             attrs["config"] = cfg.to_toml()
@@ -111,6 +117,9 @@ def write_results(path: Path, cfg: RunConfig, reduction: Reduction, tallies: np.
                 dataset.attrs["units"] = units
                 dataset.attrs["description"] = description
                 dataset.attrs["estimator"] = value.estimator
+                if value.autocorrelation_time is not None:
+                    dataset.attrs["autocorrelation_time"] = value.autocorrelation_time
+                    dataset.attrs["effective_samples"] = value.estimate.n / value.autocorrelation_time
             series_group = handle.create_group("series")
             for name, series in reduction.series.items():
                 dataset = _checksummed(series_group, name, series.values)
@@ -204,6 +213,8 @@ class Results:
     series_data: dict[str, np.ndarray] = field(default_factory=dict)
     series_attrs: dict[str, dict[str, Any]] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)  # result name -> what it is
+    #: result name -> integrated autocorrelation time [samples] of the series it was blocked from
+    autocorrelation_times: dict[str, float] = field(default_factory=dict)
 
     @property
     def model(self) -> str:
@@ -276,12 +287,14 @@ def open_results(path: str | os.PathLike) -> Results:
             if major != FORMAT_VERSION.split(".")[0]:
                 raise ResultsFileError(
                     f"{str(path)!r} has results format {attrs.get('format_version')}; this simcore reads {FORMAT_VERSION}")
-            estimates, per_partition, descriptions = {}, {}, {}
+            estimates, per_partition, descriptions, autocorrelation_times = {}, {}, {}, {}
             for name, dataset in members(member(handle, "results")):
                 a = dataset.attrs
                 estimates[name] = Estimate(float(a["mean"]), float(a["stderr"]), int(a["n"]), str(plain(a["units"])))
                 per_partition[name] = read_dataset(dataset)
                 descriptions[name] = str(plain(a.get("description", "")))
+                if "autocorrelation_time" in a:
+                    autocorrelation_times[name] = float(a["autocorrelation_time"])
             stored = members(member(handle, "series"))
             series = {name: read_dataset(dataset, "biufSO") for name, dataset in stored}  # a sweep's text axes
             series_attrs = {name: {key: _attr(value) for key, value in dataset.attrs.items()} for name, dataset in stored}
@@ -291,7 +304,7 @@ def open_results(path: str | os.PathLike) -> Results:
         raise ResultsFileError(f"{str(path)!r} is refused: {exc}") from None
     except (OSError, KeyError, ValueError) as exc:
         raise ResultsFileError(f"{str(path)!r} cannot be read as simcore results: {first_line(exc)}") from None
-    return Results(path, attrs, estimates, per_partition, series, series_attrs, descriptions)
+    return Results(path, attrs, estimates, per_partition, series, series_attrs, descriptions, autocorrelation_times)
 
 
 def _attr(value: Any) -> Any:

@@ -6,6 +6,7 @@ is written.
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import time
@@ -29,6 +30,7 @@ from .outlock import OutLock, is_claimed, lock_path, try_claim
 from .provenance import api_call, command, invoked_as, leg, legs_of
 from .results import Results, ResultsFileError, open_results, write_results
 from .storage import StorageError, describe, storage_errno
+from .until import Until, in_force, outcome_of, plan_until, targets_in_force
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +180,9 @@ def _write(model: Model, cfg: RunConfig, out: Path, tallies, legs: list[dict], f
     params = dict(cfg.params)
     reduction = model.reduce(params, tallies)
     declared = {r.name: (r.units, r.doc) for r in model.results}
+    until = in_force()
+    record = until.record(params[until.parameter], {name: value.estimate for name, value in reduction.results.items()}
+                          ) if until else None
     frames = _frames_of(model, cfg, out)
     trajectory = None
     if frames is not None:
@@ -188,7 +193,7 @@ def _write(model: Model, cfg: RunConfig, out: Path, tallies, legs: list[dict], f
             log.warning("%s: no trajectory frames on disk; the results hold no /particles", out)
     try:
         path = write_results(out, cfg, reduction, tallies, model_results=declared, legs=legs, force=force,
-                             trajectory=trajectory)
+                             trajectory=trajectory, until=record)
     except OSError as exc:
         raise StorageError(storage_errno(exc), f"cannot write the results {out}: {describe(exc, out)}") from None
     if frames is not None:
@@ -203,8 +208,8 @@ def checkpoint_sums_shape(model: LockstepModel, checkpoint: Checkpoint) -> tuple
     return sums_shape(model, build_config(model, saved))
 
 
-def _grown(sums: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``sums`` with zero rows appended up to ``shape`` (an extended run's steps not yet run)."""
+def _grown(sums: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``sums`` with zero rows appended up to ``shape`` (an extended run's steps or partitions not yet run)."""
     if sums.shape == shape or sums.shape[0] > shape[0]:
         return sums  # lockstep_start refuses what does not fit
     grown = np.zeros(shape, dtype=sums.dtype)
@@ -223,11 +228,12 @@ def _start_of(model: Model, cfg: RunConfig, checkpoint: Checkpoint) -> BatchStar
         except ValueError as exc:
             raise CheckpointFileError(str(exc)) from None
     done = checkpoint.arrays.get("done")
-    expected = (cfg.partitions, model.tally_width(dict(cfg.params)))
-    if done is None or done.shape != expected[:1]:
+    saved = (int(tomllib.loads(checkpoint.config).get("partitions", -1)), model.tally_width(dict(cfg.params)))
+    expected = (cfg.partitions, saved[1])
+    if done is None or done.shape != saved[:1] or saved[0] > expected[0]:
         raise CheckpointFileError(f"{source}: its state does not fit the config "
                                   f"(expected tallies of shape {expected})")
-    return BatchStart(done.astype(bool), checkpoint.rows("tallies", expected))
+    return BatchStart(_grown(done.astype(bool), expected[:1]), _grown(checkpoint.rows("tallies", saved), expected))
 
 
 def _final_tallies(start: BatchStart | LockstepStart) -> np.ndarray:
@@ -235,7 +241,8 @@ def _final_tallies(start: BatchStart | LockstepStart) -> np.ndarray:
     return start.sums if isinstance(start, LockstepStart) else start.tallies
 
 
-def run(model: str | Model, *, force: bool = False, **values: Any) -> Results:
+def run(model: str | Model, *, force: bool = False, until: str | tuple[str, ...] = (), until_max: Any = None,
+        **values: Any) -> Results:
     """Run ``model`` with parameters ``values`` and return its results.
 
     Parameters
@@ -243,6 +250,9 @@ def run(model: str | Model, *, force: bool = False, **values: Any) -> Results:
     model : a built-in model name (``"pi"``, ``"transport"``), ``"module:attr"``,
         or a model object.
     force : overwrite ``out`` (and drop its old checkpoints) if it exists.
+    until : precision targets, e.g. ``"reflection.stderr<1e-4"`` (or several):
+        the run is extended until all are met, up to ``until_max`` of its
+        count (:mod:`simcore.until`).
     **values : model parameters and the common ones (seed, partitions,
         workers, executor, out, checkpoint_every [s], checkpoint_mode,
         checkpoint_keep), validated exactly like ``--set``.
@@ -259,8 +269,11 @@ def run(model: str | Model, *, force: bool = False, **values: Any) -> Results:
     True
     """
     model_obj, cfg, out = prepare(model, values, force)
+    targets = plan_until(model_obj, cfg, (until,) if isinstance(until, str) else tuple(until), until_max)
     with invoked_as(api_call("simcore.run", model, **values)):
-        return open_results(execute(model_obj, cfg, out, force=force))
+        with targets_in_force(targets):
+            path = execute(model_obj, cfg, out, force=force)
+        return open_results(extend_until(path, targets, resume_reference(model)))
 
 
 class ResumePlan(NamedTuple):
@@ -278,7 +291,7 @@ class ResumePlan(NamedTuple):
 
 
 def prepare_resume(target: str | Path, overrides: dict[str, Any], force: bool = False,
-                   model: str | Model | None = None) -> ResumePlan:
+                   model: str | Model | None = None, *, reopen: bool = False) -> ResumePlan:
     """Find the checkpoint to continue for ``target`` and validate ``overrides`` against it.
 
     ``target`` is a checkpoint file or the results path of the run.  Only the
@@ -288,30 +301,39 @@ def prepare_resume(target: str | Path, overrides: dict[str, Any], force: bool = 
     replace the shorter's); anything else that would change the results
     raises ConfigError naming the parameter.  A run of a
     user's model resumes only with ``model``: the same ``module:attr`` the
-    file names, or the model object (:func:`model_to_resume`).
+    file names, or the model object (:func:`model_to_resume`).  ``reopen``:
+    the plan of a finished run has its model and config too (from its final
+    checkpoint), for precision targets to judge it (:mod:`simcore.until`).
     """
     target = Path(target)
     if target.is_dir():
         raise ConfigError(f"{str(target)!r} is a directory: give a checkpoint (<out>.ckpt) or the run's results path")
     extending = any(name not in RUN_SETTINGS for name in overrides)
-    if _is_results_file(target) and not extending:
+    if _is_results_file(target) and not extending and not reopen:
         return ResumePlan(None, None, target, None)
     checkpoint = latest_checkpoint(target)
     out = checkpoint.results_path
     if is_claimed(out):
         raise ConfigError(f"{str(out)!r} is being written by a running simcore process; it cannot be resumed "
                           "while it runs")
-    if out.exists() and _is_results_file(out) and not force and not extending:
+    finished = out.exists() and _is_results_file(out) and not force and not extending
+    if finished and not reopen:
         return ResumePlan(None, None, out, None)
     check_out_directory(out, f"the run of {str(checkpoint.path)!r}")
     saved = tomllib.loads(checkpoint.config)
     saved.pop("model", None)
     model = model_to_resume(checkpoint, saved, model)
     settings = {k: v for k, v in checkpoint.settings.items() if k in RUN_SETTINGS}
-    cfg = build_config(model, {**saved, **settings, **overrides}, model_ref=checkpoint.model)
+    values = {**saved, **settings, **overrides}
+    cfg = build_config(model, values, model_ref=checkpoint.model)
+    grown = _partitions_growing_with(model, saved, overrides, cfg)
+    if grown:
+        cfg = build_config(model, {**values, **grown}, model_ref=checkpoint.model)
     if cfg.out is not None:
         raise ConfigError(f"out cannot be set on resume: results go to {str(out)!r}, next to the checkpoint")
     _refuse_changes(checkpoint, cfg, model)
+    if finished:
+        return ResumePlan(model, cfg, out, None)
     if out.exists() and not force and not (extending and _is_results_file(out)):
         raise ConfigError(f"{str(out)!r} exists but is not this run's results; move it or use --force")
     return ResumePlan(model, cfg, out, checkpoint)
@@ -344,6 +366,25 @@ def model_to_resume(checkpoint: Checkpoint, saved: dict[str, Any], named: str | 
     return get_model(reference)
 
 
+def _partitions_growing_with(model: Model, saved: dict[str, Any], overrides: dict[str, Any],
+                             cfg: RunConfig) -> dict[str, int]:
+    """``{"partitions": k * P}`` when ``cfg`` raises a batch run's work count k-fold (BatchModel.extended_by), else {}.
+
+    ConfigError if the partitions are set too; a factor that is not whole is left to :func:`_refuse_changes`.
+    """
+    grows = getattr(model, "extended_by", "")
+    if not isinstance(model, BatchModel) or not grows or grows not in overrides:
+        return {}
+    before, after = saved[grows], cfg.params[grows]
+    if "partitions" in overrides:
+        raise ConfigError(f"partitions cannot be set when {grows} grows: they grow with it, each partition's "
+                          f"share staying {before // saved['partitions']:,}")
+    factor, rest = divmod(after, before) if after > before else (1, 0)
+    if rest or factor < 2:
+        return {}  # _refuse_changes says why
+    return {"partitions": factor * saved["partitions"]}
+
+
 def _refuse_changes(checkpoint: Checkpoint, cfg: RunConfig, model: Model) -> None:
     """ConfigError unless ``cfg`` is the checkpoint's config, or it with a lockstep run's length raised."""
     if cfg.sha256 == checkpoint.attrs["config_sha256"]:
@@ -351,16 +392,24 @@ def _refuse_changes(checkpoint: Checkpoint, cfg: RunConfig, model: Model) -> Non
     before, after = tomllib.loads(checkpoint.config), tomllib.loads(cfg.to_toml())
     changed = [name for name in after if before.get(name) != after[name]]
     grows = getattr(model, "extended_by", "")
-    if changed == [grows] and after[grows] > before[grows]:
+    batch = isinstance(model, BatchModel)
+    if changed == [grows] and after[grows] > before[grows] and not batch:
         return
+    if batch and grows and sorted(changed) == sorted([grows, "partitions"]) \
+            and after[grows] * before["partitions"] == before[grows] * after["partitions"]:
+        return  # k-fold work on k-fold partitions (_partitions_growing_with)
     allowed = ", ".join(RUN_SETTINGS)
     if changed:
         name = changed[0]
         if name == grows and after[name] < before[name]:
             raise ConfigError(f"{name} cannot shrink on resume ({before[name]!r} in the checkpoint, {after[name]!r} "
                               f"asked): a run is extended, never cut; run the shorter one anew")
+        if name == grows and batch:
+            raise ConfigError(f"{name} of a batch run grows only by a whole factor ({before[name]!r} in the "
+                              f"checkpoint, {after[name]!r} asked): the partitions grow with it, each keeping its "
+                              f"share, so that the result is exact; e.g. --set {name}={2 * before[name]}")
         batch = (" (a batch run cannot be extended exactly: each partition's share of the work depends on the "
-                 "total; run the extra work as a new run with another seed)") if isinstance(model, BatchModel) else ""
+                 "total; run the extra work as a new run with another seed)") if batch and not grows else ""
         grow = f"; {grows} may grow" if grows else ""
         raise ConfigError(f"{name} cannot change on resume ({before.get(name)!r} in the checkpoint, "
                           f"{after[name]!r} asked): results would no longer be exact{batch}; only {allowed} may "
@@ -385,18 +434,60 @@ def continue_run(plan: ResumePlan, *, force: bool = False, progress: Callable[[i
     return execute(plan.model, plan.cfg, plan.out, force=force or extended, progress=progress, resumed=checkpoint)
 
 
-def resume(path: str | Path, *, force: bool = False, model: str | Model | None = None, **overrides: Any) -> Results:
+def resume(path: str | Path, *, force: bool = False, model: str | Model | None = None,
+           until: str | tuple[str, ...] = (), until_max: Any = None, **overrides: Any) -> Results:
     """Continue the run of checkpoint (or results path) ``path`` and return its results.
 
     ``overrides`` may change only workers, executor and the checkpoint
-    settings; the results are bitwise those of an uninterrupted run.  A run
-    that had already finished is not run again: its results are returned.
-    A run of a user's model needs ``model``: its ``"module:attr"`` as the
-    file names it, or the model object (nothing a file names is imported).
+    settings, and raise the run's count (:func:`prepare_resume`); the results
+    are bitwise those of an uninterrupted run.  A run that had already
+    finished is not run again: its results are returned.  A run of a user's
+    model needs ``model``: its ``"module:attr"`` as the file names it, or the
+    model object (nothing a file names is imported).  ``until`` and
+    ``until_max`` as for :func:`run`.
     """
-    plan = prepare_resume(path, overrides, force, model)
+    texts = (until,) if isinstance(until, str) else tuple(until)
+    plan = prepare_resume(path, overrides, force, model, reopen=bool(texts))
+    targets = plan_until(plan.model, plan.cfg, texts, until_max) if texts else None
     with invoked_as(api_call("simcore.resume", str(path), **overrides)):
-        return open_results(continue_run(plan, force=force))
+        with targets_in_force(targets):
+            done = continue_run(plan, force=force)
+        return open_results(extend_until(done, targets, model))
+
+
+def resume_reference(model: str | Model) -> str | Model | None:
+    """What :func:`prepare_resume` needs to be told of ``model``: a user's model, or None for a built-in one."""
+    return None if isinstance(model, str) and ":" not in model else model
+
+
+def next_round(path: Path, until: Until, model: Model | None = None) -> tuple[ResumePlan, Until] | None:
+    """The next round of a run with precision targets, judged from its results ``path``; None once it is done."""
+    res = open_results(path)
+    record = until.record(tomllib.loads(res.config)[until.parameter], res.estimates)
+    errors = ", ".join(f"{target} (now {error:.3g})" for target, error in record["rounds"][-1]["errors"].items())
+    grown = outcome_of(record)
+    if grown is None:
+        level = logging.INFO if record["outcome"] == "met" else logging.WARNING
+        log.log(level, "until %s: %s at %s = %s", errors, record["outcome"], until.parameter, until.limit
+                if record["outcome"] != "met" else record["rounds"][-1][until.parameter])
+        return None
+    log.info("until %s: %s %s", errors, record["outcome"], until.parameter)
+    plan = prepare_resume(path, {until.parameter: grown}, model=model)
+    return plan, dataclasses.replace(until, rounds=tuple(record["rounds"]))
+
+
+def extend_until(path: Path, until: Until | None, model: Model | None = None,
+                 carry_out: Callable[[ResumePlan], Path] = lambda plan: continue_run(plan)) -> Path:
+    """Extend the run of results ``path`` round by round until ``until`` is met or its limit reached.
+
+    ``model``: a user's model (the object, or its reference) as :func:`prepare_resume` needs it; ``carry_out``
+    runs one round's plan (the CLI's under a progress bar).  Returns the final results path.
+    """
+    while until is not None and (step := next_round(path, until, model)) is not None:
+        plan, until = step
+        with targets_in_force(until):
+            path = carry_out(plan)
+    return path
 
 
 def _is_results_file(path: Path) -> bool:

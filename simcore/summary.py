@@ -8,6 +8,7 @@ reads as its run's progress: ``resumable at step k of n`` (lockstep) or
 """
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from typing import Any
@@ -27,7 +28,7 @@ def result_lines(res) -> list[str]:
     """Each result as ``name = mean ± stderr units``; for a sweep, a table with one row per point."""
     if not res.is_sweep:
         width = max(map(len, res.names), default=0)
-        return [f"{name:>{width}} = {res.result(name)}" for name in res.names]
+        return [f"{name:>{width}} = {res.result(name)}{_correlation(res, name)}" for name in res.names]
     axes = axis_names(res.config)
     names = result_names(res.series_data)
     header = [*axes, *(_with_units(n, res.series_attrs.get(n, {}).get("units", "")) for n in names)]
@@ -38,6 +39,14 @@ def result_lines(res) -> list[str]:
         cells.append(row)
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     return ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
+
+
+def _correlation(res, name: str) -> str:
+    """``  (tau_int 12 samples, 830 effective)`` for a result blocked from a series, else nothing."""
+    tau = res.autocorrelation_times.get(name)
+    if tau is None:
+        return ""
+    return f"  (tau_int {tau:.3g} samples, {res.result(name).n / tau:.3g} effective)"
 
 
 def parameter_lines(config_text: str) -> list[str]:
@@ -136,6 +145,12 @@ def _provenance_lines(attrs) -> list[str]:
         lines.append(f"legs        {len(legs)}: " + "; ".join(
             f"{leg['seconds']:.1f} s on {leg['workers']} {leg['executor']} worker(s) at {leg['host']} ({leg['ended']})"
             for leg in legs))
+    if "until" in attrs:
+        until = json.loads(attrs["until"])
+        (parameter, limit), = until["limit"].items()
+        counts = " -> ".join(f"{one[parameter]:g}" for one in until["rounds"])
+        lines.append(f"until       {', '.join(until['targets'])}: {until['outcome']} ({parameter} {counts}; "
+                     f"limit {limit:g})")
     return lines
 
 
@@ -174,9 +189,11 @@ def results_json(res) -> dict[str, Any]:
                "parameters": config_parameters(res.config), "workers": int(attrs["workers"]),
                "executor": str(attrs["executor"]), "host": plain(attrs.get("host")),
                "wall_seconds": float(attrs["wall_seconds"]), "command": plain(attrs.get("command")),
+               "until": json.loads(attrs["until"]) if "until" in attrs else None,
                **_provenance(attrs),
                "results": {name: {"mean": e.mean, "stderr": e.stderr, "n": e.n, "units": e.units,
-                                  "description": res.descriptions.get(name, "")}
+                                  "description": res.descriptions.get(name, ""),
+                                  "autocorrelation_time": res.autocorrelation_times.get(name)}
                            for name, e in res.estimates.items()}}
     if res.is_sweep:
         axes, names = axis_names(res.config), result_names(res.series_data)

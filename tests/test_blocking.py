@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from simcore.blocking import binning_curve, block_means, blocking, jackknife
+from simcore.blocking import binning_curve, block_means, blocking, integrated_autocorrelation_time, jackknife
 
 
 def _ar1(phi, n, seed):
@@ -24,6 +24,29 @@ def test_ar1_stderr_matches_the_exact_value():
         assert 0.85 < result.stderr / exact < 1.1
         assert result.curve[0] == pytest.approx(naive, rel=0.05)  # level 0: the naive error
         assert 16 <= result.block_size <= 1024
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.5, 0.8])
+def test_ar1_autocorrelation_time_matches_the_exact_value(phi):
+    """AR(1): tau = 1 + 2 sum phi^t = (1 + phi) / (1 - phi).  Sokal's estimate with window M ~ 5 tau has a relative
+    standard deviation sqrt(2 (2M + 1) / n) (Madras and Sokal 1988): 2 % at tau = 9, n = 2^19; allowed 4 of them."""
+    n = 2**19
+    exact = (1 + phi) / (1 - phi)
+    tolerance = 4 * np.sqrt(2 * (2 * 5 * exact + 1) / n)
+    for seed in range(2):
+        series = _ar1(phi, n, seed)
+        tau = integrated_autocorrelation_time(series)
+        assert abs(tau / exact - 1) < tolerance, (tau, exact)
+        result = blocking(series)
+        assert result.autocorrelation_time == tau and result.effective_samples == pytest.approx(len(series) / tau)
+
+
+def test_a_drifting_series_shows_an_autocorrelation_time_like_its_length():
+    """Not stationary (a relaxation still going on): the effective sample size collapses, and says so."""
+    n = 4000
+    drifting = np.exp(-np.arange(n) / 1000.0) + 0.01 * np.random.default_rng(1).normal(size=n)
+    assert blocking(drifting).effective_samples < 20
+    assert integrated_autocorrelation_time(np.full(100, 3.0)) == 1.0  # constant: nothing to correlate
 
 
 def test_uncorrelated_series_needs_no_blocking():

@@ -11,12 +11,14 @@ COMMON = {"file": str, "filetype": str, "format_version": str, "kind": str, "mod
           "seed": int, "partitions": int, "parameters": dict, "wall_seconds": float, "simcore_version": str,
           "simcore_git_commit": (str, type(None)), "simcore_git_dirty": (bool, type(None)), "created": str,
           "legs": list, "config_sha256": str}
-RESULTS = {**COMMON, "workers": int, "executor": str, "host": str, "command": str, "results": dict}
+RESULTS = {**COMMON, "workers": int, "executor": str, "host": str, "command": str, "results": dict,
+           "until": (dict, type(None))}
 CHECKPOINT = {**COMMON, "progress": str, "sequence": int, "counters": dict, "settings": dict, "results_path": str,
               "continue_with": (str, type(None))}
 LEG = {"start": str, "end": str, "seconds": float, "workers": int, "executor": str, "host": str, "command": str,
        "ended": str}
-RESULT = {"mean": float, "stderr": float, "n": int, "units": str, "description": str}
+RESULT = {"mean": float, "stderr": float, "n": int, "units": str, "description": str,
+          "autocorrelation_time": (float, type(None))}
 
 
 def _conforms(value: dict, schema: dict) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import simcore
+from simcore.blocking import blocking
 from simcore.models import lj
 
 from .support import lammps_in_lj
@@ -69,6 +70,22 @@ def test_nvt_potential_energy_matches_nist(tmp_path):
     assert abs(energy.mean - float(reference["energy_per_atom"])) < tolerance, (energy, reference)
 
 
+@pytest.mark.slow  # 10 s serially; the chain's determinism and bad input stay in the default suite
+def test_the_nose_hoover_chain_gives_the_canonical_kinetic_energy_variance(tmp_path):
+    """32 atoms: in the canonical ensemble 2 KE / kT is chi-square with N_f = 3N - 3 degrees of freedom (the total
+    momentum is zero), so the instantaneous T = 2 KE / N_f has <(T - T0)^2> = 2 T0^2 / N_f = 0.0215 T0^2.  A
+    microcanonical run has less; the chain (M = 3, tau = 0.1) must give it within 4 blocking errors (about 9 %)."""
+    res = simcore.run("lj", cells=2, density=0.5, cutoff=1.7, skin=0.3, temperature=1.0, thermostat="nose-hoover",
+                      chain=3, damping=0.1, thermalize=2000, steps=50_000, seed=5, executor="serial",
+                      out=str(tmp_path / "nhc.h5"))
+    temperature = res.series("thermo")[:, 0]
+    canonical = 2.0 / (3 * 32 - 3)
+    mean, spread = blocking(temperature), blocking((temperature - 1.0) ** 2)
+    assert abs(mean.mean - 1.0) < 4 * mean.stderr, mean
+    assert abs(spread.mean - canonical) < 4 * spread.stderr, (spread.mean, spread.stderr, canonical)
+    assert spread.stderr < 0.05 * canonical  # the test can tell a 10 % error
+
+
 @pytest.mark.parametrize("thermostat", ["none", "langevin", "nose-hoover"])
 def test_bitwise_identical_for_any_workers_and_executor(tmp_path, thermostat):
     snapshots = [results_snapshot(simcore.run("lj", thermostat=thermostat, partitions=4, executor=executor,
@@ -108,6 +125,7 @@ def test_tail_corrections_match_their_formula():
     ("dt=0", "lj.dt [tau] must be > 0 (got 0.0)"),
     ("steps=2", "lj.steps [steps] must be in [16, "),  # too few to block: it once ran, then raised
     ("thermostat=berendsen", "lj.thermostat must be one of: none, langevin, nose-hoover"),
+    ("chain=0", "lj.chain must be in [1, 10] (got 0)"),
     ("tail_correction=1", "lj.tail_correction must be true or false (got 1)"),
     ("start_file=missing.data", "lj: start_file 'missing.data' cannot be read"),
 ])

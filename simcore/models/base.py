@@ -74,6 +74,13 @@ class ResultValue(NamedTuple):
     per_partition: np.ndarray
     estimate: Estimate
     estimator: str  # how stderr was obtained: "iid", "batch_means", "blocking"
+    autocorrelation_time: float | None = None  # of the series blocked [samples] (simcore.blocking)
+
+    @classmethod
+    def blocked(cls, per_partition: np.ndarray, analysis, n: int, units: str = "") -> "ResultValue":
+        """The result of blocking a series of ``n`` samples (a :class:`~simcore.blocking.BlockingEstimate`)."""
+        return cls(per_partition, Estimate(analysis.mean, analysis.stderr, n, units), "blocking",
+                   analysis.autocorrelation_time)
 
 
 class SeriesValue(NamedTuple):
@@ -122,6 +129,13 @@ class BatchModel:
     ``fixed_partitions``: the partition count is always ``default_partitions(p)``
     (one per unit of a fixed list, e.g. the points of a sweep).
 
+    ``extended_by``: the work count (histories, samples) that ``run_partition``
+    splits with :func:`partition_share` and nothing else, each partition's
+    random numbers depending on its index or its items only.  Then raising it
+    k-fold together with the partitions leaves partitions 0..P-1 as they were,
+    and ``simcore resume FILE --set NAME=k*value`` runs only the k*P - P new
+    ones: bitwise the run of k*value on k*P partitions from the start.
+
     ``rate(p)``: the unit of the model's natural speed and how many of it one
     work item is, e.g. ``("flips", L**dim)`` for an Ising sweep; the progress
     bar shows that rate (default: ``work_unit`` per second).
@@ -144,6 +158,7 @@ class BatchModel:
     fixed_partitions: bool = False
     rate: Callable[[Mapping[str, Any]], tuple[str, float]] | None = None
     cost: Callable[[Mapping[str, Any]], float] | None = None
+    extended_by: str = ""  # the work count a resume may multiply, with the partitions
     driver: str = field(default="batch", init=False)
 
     def param(self, name: str) -> Param:

@@ -80,9 +80,8 @@ def _reduce(p, sums: np.ndarray) -> Reduction:
         return ResultValue(per_block, Estimate(value, stderr, n, ""), "jackknife")
 
     results = {
-        "energy_per_site": ResultValue(blocks[:, 0], Estimate(energy.mean, energy.stderr, n, "J"), "blocking"),
-        "abs_magnetization_per_site": ResultValue(blocks[:, 1], Estimate(absolute.mean, absolute.stderr, n, ""),
-                                                  "blocking"),
+        "energy_per_site": ResultValue.blocked(blocks[:, 0], energy, n, "J"),
+        "abs_magnetization_per_site": ResultValue.blocked(blocks[:, 1], absolute, n),
         "binder": jackknifed(lambda b: 1.0 - b[..., 4] / (3.0 * b[..., 3] ** 2)),
         "specific_heat": jackknifed(lambda b: sites * beta**2 * (b[..., 2] - b[..., 0] ** 2)),
         "susceptibility": jackknifed(lambda b: sites * beta * (b[..., 3] - b[..., 1] ** 2)),

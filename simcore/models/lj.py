@@ -8,7 +8,7 @@ does), the pair potential truncated at ``cutoff`` (shifted to zero there only
 if ``shift``, as LAMMPS ``lj/cut`` with ``pair_modify shift yes``), Verlet
 lists of radius ``cutoff + skin`` rebuilt when any atom has moved more than
 ``skin / 2``, velocity Verlet with time step ``dt``; NVE, or NVT with a
-Langevin or a Nose-Hoover thermostat of time constant ``damping``.
+Langevin thermostat or a Nose-Hoover chain (``chain`` thermostats, 3 as in LAMMPS) of time constant ``damping``.
 Optional long-range tail corrections (homogeneous fluid beyond the cutoff)
 to the energy and the pressure.
 
@@ -47,13 +47,13 @@ import math
 import numpy as np
 
 from ..blocking import blocking
-from ..stats import Estimate
 from . import lj_kernels as kernels
 from . import lj_lists
 from .base import LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue, Trajectory, fold_into_box
 from .lammps_data import read_data
 
-#: Rows of the state array (WIDTH, N), one column per atom: each quantity of all atoms is contiguous.
+#: Rows of the state array (WIDTH + chain - 1, N), one column per atom: each quantity of all atoms is contiguous.
+#: XI and the rows from WIDTH on hold the Nose-Hoover chain's velocities (the same in every column).
 X, F, V, XREF = slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 12)
 DISPLACEMENT, ENERGY, VIRIAL, SPEED2, STAMP, XI, TWICE_KE = 12, 13, 14, 15, 16, 17, 18
 WIDTH = 19
@@ -137,6 +137,11 @@ def _forces(p, state: np.ndarray, a: int, b: int, energies: bool) -> None:
                    state[F], state[ENERGY], state[VIRIAL])
 
 
+def _shape(p) -> tuple[int, int]:
+    """Shape of the state: (rows, atoms)."""
+    return WIDTH + max(0, len(_chain_rows(p)) - 1), atoms(p)
+
+
 def _positions(state: np.ndarray) -> np.ndarray:
     """(N, 3) view of the positions in a state."""
     return state[X].T
@@ -144,7 +149,7 @@ def _positions(state: np.ndarray) -> np.ndarray:
 
 def _init(p, seed, state, a, b) -> None:
     positions, velocities, _ = _start(p, seed)
-    start = np.zeros((WIDTH, len(positions)))  # every atom's position: the forces on atoms a..b need them all
+    start = np.zeros(_shape(p))  # every atom's position: the forces on atoms a..b need them all
     start[X] = start[XREF] = positions.T
     start[V] = velocities.T
     _forces(p, start, a, b, True)
@@ -152,16 +157,41 @@ def _init(p, seed, state, a, b) -> None:
     state[:, a:b] = start[:, a:b]
 
 
+def _chain_rows(p) -> list[int]:
+    """State rows of the Nose-Hoover chain's velocities v_1 .. v_M [1/tau]."""
+    return [XI] + list(range(WIDTH, WIDTH + p["chain"] - 1)) if p["thermostat"] == "nose-hoover" else []
+
+
 def _nose_hoover_half(p, state, a: int, b: int, twice_ke: float) -> None:
-    """Half a time step of the Nose-Hoover thermostat: update xi, scale the velocities of rows a..b."""
-    dt, target = p["dt"], (3 * atoms(p) - 3) * p["temperature"]
-    tau2 = p["damping"] ** 2
-    xi = state[XI, a] + 0.25 * dt * (twice_ke / target - 1.0) / tau2
-    scale = math.exp(-0.5 * dt * xi)
+    """Half a time step of the Nose-Hoover chain; scale the velocities of rows a..b.
+
+    The Trotter splitting of Martyna, Tuckerman and Klein (Mol. Phys. 87, 1117 (1996); Frenkel and Smit,
+    Understanding Molecular Simulation, algorithm 31) with thermostat masses Q_1 = N_f k T tau^2 and
+    Q_j = k T tau^2 (``damping`` = tau), as LAMMPS fix nvt with tchain M.  ``twice_ke`` is 2 KE of all atoms
+    [epsilon]; every partition computes the same chain from it and keeps it in each of its columns.
+    """
+    rows = _chain_rows(p)
+    dt, kt, tau2, dof = p["dt"], p["temperature"], p["damping"] ** 2, 3 * atoms(p) - 3
+    masses = [dof * kt * tau2] + [kt * tau2] * (len(rows) - 1)
+    v = [float(state[row, a]) for row in rows]
+    last = len(v) - 1
+
+    def pull(j: int) -> float:  # the force on thermostat j, divided by its mass [1/tau^2]
+        return (twice_ke - dof * kt) / masses[0] if j == 0 else (masses[j - 1] * v[j - 1] ** 2 - kt) / masses[j]
+
+    def kick(j: int) -> None:  # a quarter step of v_j, damped by v_{j+1} for an eighth step on either side
+        damped = math.exp(-0.125 * dt * v[j + 1]) if j < last else 1.0
+        v[j] = (v[j] * damped + 0.25 * dt * pull(j)) * damped
+
+    for j in range(last, -1, -1):
+        kick(j)
+    scale = math.exp(-0.5 * dt * v[0])
     twice_ke *= scale * scale
-    xi += 0.25 * dt * (twice_ke / target - 1.0) / tau2
+    for j in range(last + 1):
+        kick(j)
     state[V, a:b] *= scale
-    state[XI, a:b] = xi
+    for row, value in zip(rows, v):
+        state[row, a:b] = value
     state[TWICE_KE, a:b] = twice_ke
 
 
@@ -221,8 +251,7 @@ def _reduce(p, sums: np.ndarray) -> Reduction:
     results = {}
     for column, (name, units) in enumerate(_THERMO_RESULTS):
         analysis = blocking(table[:, column])
-        results[name] = ResultValue(table[:, column], Estimate(analysis.mean, analysis.stderr, len(table), units),
-                                    "blocking")
+        results[name] = ResultValue.blocked(table[:, column], analysis, len(table), units)
     steps = np.arange(p["thermalize"] + 1, p["thermalize"] + 1 + len(table), dtype=np.int64)
     series = {"thermo": SeriesValue(table, None, "step", steps, "steps", "",
                                     "after each measured step: T [epsilon/k_B], PE/N, E/N [epsilon], "
@@ -256,9 +285,9 @@ def _cost(p) -> float:
 def _warm() -> None:
     p = {"cells": 2, "density": 0.8442, "temperature": 1.0, "cutoff": 1.2, "skin": 0.3, "dt": 0.005,
          "thermostat": "langevin", "damping": 1.0, "start_file": "", "thermalize": 0, "tail_correction": False,
-         "shift": True, "neighbor_every": 0, "trajectory_every": 0}
+         "shift": True, "neighbor_every": 0, "trajectory_every": 0, "chain": 3}
     n = atoms(p)
-    state = np.zeros((WIDTH, n))
+    state = np.zeros(_shape(p))
     _init(p, 1, state, 0, n)
     for phase in range(4):
         _phase(p, 1, 0, phase, state, 0, n)
@@ -288,6 +317,8 @@ MODEL = LockstepModel(
         Param("thermostat", str, "none", choices=("none", "langevin", "nose-hoover"), doc="NVE or NVT"),
         Param("damping", float, 1.0, gt=0, units="tau",
               doc="thermostat time constant: Langevin 1/gamma, Nose-Hoover tau"),
+        Param("chain", int, 3, ge=1, le=10,
+              doc="Nose-Hoover chain length (LAMMPS tchain; 1 = a single Nose-Hoover thermostat)"),
         Param("shift", bool, False,
               doc="shift the pair energy to zero at the cutoff (LAMMPS pair_modify shift yes): no energy jumps"),
         Param("tail_correction", bool, False, doc="add the long-range corrections to energy and pressure"),
@@ -303,7 +334,7 @@ MODEL = LockstepModel(
     ),
     default_partitions=lambda p: max(1, min(16, atoms(p) // 2048)),
     rows=atoms,
-    state_shape=lambda p: (WIDTH, atoms(p)),
+    state_shape=_shape,
     state_dtype=np.float64,
     phases=lambda p: 4 if p["thermostat"] == "nose-hoover" else 3,
     steps=lambda p: p["thermalize"] + p["steps"],

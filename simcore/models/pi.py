@@ -72,6 +72,7 @@ def _warm() -> None:
 
 
 MODEL = BatchModel(
+    extended_by="samples",
     name="pi",
     doc="dart-throwing estimate of pi",
     params=(Param("samples", int, 100_000_000, ge=1, le=2**62, units="darts", doc="number of darts"),),

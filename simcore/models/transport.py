@@ -158,6 +158,7 @@ def _warm() -> None:
 
 
 MODEL = BatchModel(
+    extended_by="histories",
     name="transport",
     doc="mono-energetic particles through a 1D slab: reflection, transmission, absorption",
     params=(
