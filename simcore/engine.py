@@ -378,20 +378,38 @@ class _BatchLoop:
         self.trigger.reset()
 
     def _interrupt(self) -> None:
-        """First SIGINT/SIGTERM: finish the partitions in flight, write a final checkpoint, raise."""
+        """First SIGINT/SIGTERM: finish the partitions in flight, write a final checkpoint, raise.
+
+        Worker processes get STOP_GRACE_SECONDS to finish theirs; then they are
+        stopped and their partitions left to the resume, which runs them from
+        the start (the results stay exact, a little work is lost).  Threads
+        cannot be stopped: their partitions finish.
+        """
         cancelled = [self.in_flight.pop(f) for f in list(self.in_flight) if f.cancel()]
         self.pending.extendleft(reversed(cancelled))
-        if self.in_flight:  # on a terminal a warning, as the wait may be long; elsewhere the last line says it all
+        if self.in_flight:  # on a terminal a note, as the wait may be long; elsewhere the last line says it all
             log.log(logging.WARNING if sys.stderr.isatty() else logging.INFO,
                     "%s received: finishing %d partition(s) in flight%s (signal again to abort at once)",
                     stop_reason(self.stop.signum), len(self.in_flight),
                     ", then writing a checkpoint" if self.writer else "")
-        self._drain()
+        grace = time.monotonic() + STOP_GRACE_SECONDS
+        while self.in_flight and (time.monotonic() < grace or not self.executor.stops_workers):
+            self._collect()
+        if self.in_flight:
+            abandoned = sorted(self.in_flight.values())
+            log.info("stopping the workers: partition(s) %s are left to the resume", _listed(abandoned))
+            self.in_flight.clear()
+            self.executor.terminate()
+            self.pending.extendleft(abandoned)
         checkpoint = None
         if self.writer is not None:
             self._checkpoint("interrupted")
             checkpoint = self.writer.finish(keep_older=True)
         raise Interrupted(self.stop.signum, checkpoint)
+
+
+#: How long a stop waits for worker processes to finish their partitions before it stops them [s].
+STOP_GRACE_SECONDS = 0.5
 
 
 def _listed(partitions) -> str:

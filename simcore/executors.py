@@ -76,6 +76,7 @@ class Executor(ABC):
 
     kind: str = ""
     shares_memory: bool = True
+    stops_workers: bool = False  # terminate() stops work in progress (processes); threads run theirs to the end
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
@@ -292,6 +293,7 @@ class ProcessExecutor(Executor):
     """A ``ProcessPoolExecutor`` on forkserver whose workers attach a shared arena."""
 
     kind = "process"
+    stops_workers = True
 
     def __init__(self, workers: int, arena: ArenaSpec, barrier_parties: int | None = None) -> None:
         super().__init__(workers)

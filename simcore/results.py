@@ -46,7 +46,7 @@ from .provenance import source_version
 from .stats import Estimate
 
 FILETYPE = RESULTS_FILETYPE
-FORMAT_VERSION = "1.1"  # 1.1: attr kind; a sweep's model is the model swept
+FORMAT_VERSION = "1.2"  # 1.1: attr kind; a sweep's model is the model swept; 1.2: until, autocorrelation_time
 
 
 class ResultsFileError(ValueError):

@@ -42,11 +42,11 @@ def result_lines(res) -> list[str]:
 
 
 def _correlation(res, name: str) -> str:
-    """``  (tau_int 12 samples, 830 effective)`` for a result blocked from a series, else nothing."""
+    """``  (tau_int 12.3 samples, 830 effective)`` for a result blocked from a series, else nothing."""
     tau = res.autocorrelation_times.get(name)
     if tau is None:
         return ""
-    return f"  (tau_int {tau:.3g} samples, {res.result(name).n / tau:.3g} effective)"
+    return f"  (tau_int {tau:.1f} samples, {res.result(name).n / tau:.0f} effective)"
 
 
 def parameter_lines(config_text: str) -> list[str]:

@@ -183,10 +183,12 @@ def test_resume_refuses_truncated_and_corrupt_checkpoints(cli):
 def test_resume_refuses_changes_that_break_exactness(cli):
     path = _interrupted_checkpoint(cli)
     before = path.read_bytes()
-    for change, name in ((("--set", "samples=3e11"), "samples"), (("--set", "partitions=1000"), "partitions"),
-                         (("--set", "seed=2"), "seed")):
-        done = cli("resume", "p.h5.ckpt", *change)
-        _refused(done, f"{name} cannot change on resume")
+    for change, needle in (("samples=3e11", "samples of a batch run grows only by a whole factor"),
+                           ("samples=1e11", "samples cannot shrink on resume"),
+                           ("partitions=1000", "partitions cannot change on resume"),
+                           ("seed=2", "seed cannot change on resume")):
+        done = cli("resume", "p.h5.ckpt", "--set", change)
+        _refused(done, needle)
         assert path.read_bytes() == before and not (cli.cwd / "p.h5").exists()
 
 

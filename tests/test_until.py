@@ -44,16 +44,16 @@ def test_a_batch_run_grows_until_its_stderr_is_met_and_is_the_run_of_that_size(c
 def test_a_lockstep_run_resumed_with_until_grows_its_sweeps_exactly(cli):
     fixed = ["--set", "L=8", "--set", "thermalize=100"]
     assert cli("run", "ising", *fixed, "--set", "sweeps=400", "--out", "i.h5", "--quiet").returncode == 0
-    done = cli("resume", "i.h5", "--until", "energy_per_site.relative_error<0.004", "--quiet")
+    done = cli("resume", "i.h5", "--until", "energy_per_site.relative_error<0.006", "--quiet")
     assert done.returncode == 0, done.stderr
     record = _record(cli.cwd / "i.h5")
     assert record["outcome"] == "met" and record["rounds"][0]["sweeps"] == 400
     final = record["rounds"][-1]["sweeps"]
-    assert final > 400 and record["rounds"][-1]["errors"]["energy_per_site.relative_error<0.004"] < 0.004
+    assert final > 400 and record["rounds"][-1]["errors"]["energy_per_site.relative_error<0.006"] < 0.006
     assert cli("run", "ising", *fixed, "--set", f"sweeps={final}", "--executor", "serial", "--out", "r.h5",
                "--quiet").returncode == 0
     assert results_snapshot(cli.cwd / "i.h5") == results_snapshot(cli.cwd / "r.h5")
-    again = cli("resume", "i.h5", "--until", "energy_per_site.relative_error<0.004", "--quiet")
+    again = cli("resume", "i.h5", "--until", "energy_per_site.relative_error<0.006", "--quiet")
     assert again.returncode == 0 and _record(cli.cwd / "i.h5")["rounds"][-1]["sweeps"] == final  # met: nothing run
 
 

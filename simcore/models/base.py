@@ -6,6 +6,7 @@ it only through the entry points declared here.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, NamedTuple
 
@@ -167,6 +168,22 @@ class BatchModel:
             if declared.name == name:
                 return declared
         raise KeyError(name)
+
+
+#: What a default partition costs at most on one core [s]: a stop (Ctrl-C, SIGTERM) waits for the partitions in
+#: flight, so a large run is cut finer than its minimum partition count (16 threads on 2 cores: 8 times this).
+PARTITION_SECONDS = 0.1
+#: Most partitions a default partitioning makes (a (P, K) tally row each, in memory and in the checkpoints).
+MAX_DEFAULT_PARTITIONS = 2**16
+
+
+def partitions_for(cost_seconds: float, at_least: int) -> int:
+    """Default partition count: ``at_least``, or more, so that each takes at most PARTITION_SECONDS on one core.
+
+    ``cost_seconds`` is the model's estimate of the whole run on one core (a fixed formula, not a
+    measurement, so the count, and with it the results, depend only on the parameters).
+    """
+    return int(max(at_least, min(MAX_DEFAULT_PARTITIONS, math.ceil(cost_seconds / PARTITION_SECONDS))))
 
 
 def partition_share(total: int, partitions: int, index: int) -> tuple[int, int]:

@@ -17,7 +17,7 @@ import numpy as np
 from .._jit import JIT_FLAGS
 from ..rng import uniform_quad32
 from ..stats import Estimate, iid_mean_stderr, sum_rows
-from .base import BatchModel, Param, Reduction, Result, ResultValue, partition_share
+from .base import BatchModel, Param, Reduction, Result, ResultValue, partition_share, partitions_for
 
 _SAMPLES, _HITS = 0, 1
 TALLY_COLUMNS = ("samples", "hits")
@@ -55,7 +55,8 @@ def _reduce(p, tallies: np.ndarray) -> Reduction:
 
 
 def _default_partitions(p) -> int:
-    return int(min(64, max(1, p["samples"] // 1_000_000)))
+    """One per 10^6 samples up to 64, more for a run over 6.4 s of one core (a partition at most 0.1 s)."""
+    return min(p["samples"], partitions_for(_cost(p), min(64, max(1, p["samples"] // 1_000_000))))
 
 
 #: One dart of ``count_hits`` on one core [s] (BENCHMARKS.md: 0.92 G darts/s, 2-core machine).

@@ -27,7 +27,7 @@ import numpy as np
 from .._jit import JIT_FLAGS
 from ..rng import exponential, isotropic_cosine, uniform_pair
 from ..stats import Estimate, iid_mean_stderr, sum_rows
-from .base import BatchModel, Param, Reduction, Result, ResultValue, SeriesValue, partition_share
+from .base import BatchModel, Param, Reduction, Result, ResultValue, SeriesValue, partition_share, partitions_for
 
 #: Depth covered by the collision-density bins in a half-space [mean free paths].
 HALF_SPACE_TALLY_DEPTH = 20.0
@@ -130,7 +130,8 @@ def _reduce(p, tallies: np.ndarray) -> Reduction:
 
 
 def _default_partitions(p) -> int:
-    return int(min(64, max(1, p["histories"] // 10_000)))
+    """One per 10^4 histories up to 64, more for a run over 6.4 s of one core (a partition at most 0.1 s)."""
+    return min(p["histories"], partitions_for(_cost(p), min(64, max(1, p["histories"] // 10_000))))
 
 
 #: A history's fixed cost and each collision's, one core [s] (BENCHMARKS.md, 2-core machine: 69 ns a
