@@ -21,12 +21,13 @@ Layout::
                    list the row segments holding it (``segments.py``): each
                    row is written once, in the first checkpoint that has it
 
-Files: ``<out>.ckpt`` is the newest, ``<out>.ckpt.1`` ... ``<out>.ckpt.<K-1>``
-the older ones, ``<out>.ckpt.seg-*`` the row segments they list.  A write
-puts new segments in place first, then the checkpoint goes to
-``<out>.ckpt.tmp``, is closed, fsynced, rotated in with ``os.replace`` and the
-directory is fsynced, so at every instant each checkpoint file on disk is
-complete, and so is every segment it lists (PITFALLS section 5).
+Files, in the run's directory ``<out>.ckpt/`` (``ckptdir.py``):
+``checkpoint.h5`` is the newest, ``checkpoint.1.h5`` ... the older ones,
+``seg-*.h5`` the row segments they list.  A write puts new segments in place
+first, then the checkpoint goes to ``checkpoint.h5.tmp``, is closed, fsynced,
+rotated in with ``os.replace`` and the directory is fsynced, so at every
+instant each checkpoint file on disk is complete, and so is every segment it
+lists (PITFALLS section 5).
 
 Threading: the engine hands :class:`Snapshot` objects to a
 :class:`CheckpointWriter`.  In ``async`` mode a background thread writes them
@@ -38,12 +39,12 @@ process touches HDF5 while the thread runs: results are written after
 from __future__ import annotations
 
 import datetime as _dt
-import glob
 import json
 import logging
 import math
 import os
 import queue
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -56,11 +57,14 @@ from ._h5 import (RESULTS_FILETYPE, ForeignContent, built_in_memory, crc32_of, d
                   member, members, plain, read_dataset)
 from .provenance import leg
 from .storage import describe, storage_errno
+from .ckptdir import (NEWEST, checkpoint_dir, checkpoint_path, created, existing_checkpoints, publish,
+                      results_path_of)
 from .segments import (RowLedger, SegmentError, SegmentRef, existing_segments, load_segment, plain_file_name,
                        read_rows, remove_unlisted, segment_path, verified_segments, write_segment)
 
 __all__ = ["CheckpointError", "CheckpointFileError", "Checkpoint", "CheckpointPlan", "CheckpointWriter", "EverySeconds",
-           "Header", "RowLedger", "Snapshot", "WriterStats", "checkpoint_files", "checkpoint_path", "existing_checkpoints",
+           "Header", "RowLedger", "Snapshot", "WriterStats", "checkpoint_dir", "checkpoint_files", "checkpoint_path",
+           "existing_checkpoints",
            "existing_segments", "latest_checkpoint", "load_segment", "read_checkpoint", "results_path_of", "write_checkpoint"]
 
 FILETYPE = "simcore-checkpoint"
@@ -82,34 +86,6 @@ class CheckpointError(OSError):
 
 class CheckpointFileError(ValueError):
     """A file cannot be resumed from: not a checkpoint, truncated, corrupt, or incompatible."""
-
-
-def checkpoint_path(out: str | os.PathLike, index: int = 0) -> Path:
-    """Path of the ``index``-th newest checkpoint of results file ``out`` (0 = newest)."""
-    out = Path(out)
-    return out.with_name(f"{out.name}.ckpt" + (f".{index}" if index else ""))
-
-
-def existing_checkpoints(out: str | os.PathLike) -> list[Path]:
-    """Checkpoint files of ``out`` present on disk (``.ckpt``, ``.ckpt.1``, ...), newest name first."""
-    out = Path(out)
-    prefix = f"{out.name}.ckpt"
-    found = []
-    for path in out.parent.glob(f"{glob.escape(prefix)}*"):
-        suffix = path.name[len(prefix):]
-        if suffix == "" or (suffix.startswith(".") and suffix[1:].isdigit()):
-            found.append(path)
-    return sorted(found, key=lambda p: int(p.name[len(prefix) + 1:] or 0))
-
-
-def results_path_of(checkpoint: str | os.PathLike) -> Path:
-    """The results file a checkpoint belongs to (``x.h5.ckpt.1`` -> ``x.h5``)."""
-    path = Path(checkpoint)
-    name = path.name
-    stem, sep, tail = name.rpartition(".ckpt")
-    if sep and (tail == "" or (tail.startswith(".") and tail[1:].isdigit())):
-        return path.with_name(stem)
-    return path
 
 
 class EverySeconds:
@@ -298,27 +274,35 @@ def write_checkpoint(out: Path, keep: int, header: Header, sequence: int, snapsh
     out = Path(out)
     ledger = ledger if ledger is not None else RowLedger()
     newest = checkpoint_path(out)
-    tmp = newest.with_name(newest.name + ".tmp")
     new_segments: dict[str, tuple[np.ndarray, SegmentRef | None]] = {}
+    directory, first = None, False
     try:
+        directory, first = created(out)
+        tmp = checkpoint_path(out, 0, directory).with_name(f"{newest.name}.tmp")
         for name, (array, mask_name) in snapshot.rows.items():
             mask = snapshot.arrays[mask_name].astype(bool)
             index = ledger.rows_to_write(name, mask)
-            ref = write_segment(segment_path(out, name, sequence), name, sequence, index, array) if len(index) else None
+            ref = (write_segment(segment_path(directory, name, sequence), name, sequence, index, array)
+                   if len(index) else None)
             new_segments[name] = (mask, ref)
         listings = {name: ledger.listing(name, ref) for name, (_, ref) in new_segments.items()}
         _write_file(tmp, header, sequence, snapshot, listings)  # fsynced
         for index in range(keep - 1, 0, -1):
-            older = checkpoint_path(out, index - 1)
+            older = checkpoint_path(out, index - 1, directory)
             if older.exists():
-                os.replace(older, checkpoint_path(out, index))
-        os.replace(tmp, newest)
-        fsync_path(newest.parent, directory=True)
+                os.replace(older, checkpoint_path(out, index, directory))
+        os.replace(tmp, checkpoint_path(out, 0, directory))
+        fsync_path(directory, directory=True)
+        if first:
+            publish(out, directory)
     except OSError as exc:
-        discard(tmp)
-        for _, ref in new_segments.values():
-            if ref is not None:
-                discard(out.with_name(ref.file))
+        if first:  # the run's directory never appeared: leave nothing of it
+            shutil.rmtree(directory, ignore_errors=True)
+        elif directory is not None:
+            discard(directory / f"{newest.name}.tmp")
+            for _, ref in new_segments.values():
+                if ref is not None:
+                    discard(directory / ref.file)
         previous = next((str(p) for p in existing_checkpoints(out)), None)
         kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint exists"
         raise CheckpointError(storage_errno(exc), f"checkpoint {sequence} not written to {newest}: "
@@ -344,12 +328,12 @@ def _remove_unlisted_segments(out: Path) -> None:
             listed |= _listed_segments(path)
         except (OSError, KeyError, ValueError):
             return  # an unreadable checkpoint: keep every segment rather than guess
-    remove_unlisted(out, listed)
+    remove_unlisted(checkpoint_dir(out), listed)
 
 
 def checkpoint_files(out: str | os.PathLike) -> list[Path]:
     """Every checkpoint and row segment of results file ``out`` on disk."""
-    return existing_checkpoints(out) + existing_segments(Path(out))
+    return existing_checkpoints(out) + existing_segments(checkpoint_dir(out))
 
 
 @dataclass
@@ -510,7 +494,8 @@ class CheckpointWriter:
             return
         elapsed = time.perf_counter() - started
         new = {ref for refs in self._ledger.segments.values() for ref in refs} - before
-        written = self.last_written.stat().st_size + sum(self.out.with_name(r.file).stat().st_size for r in new)
+        written = self.last_written.stat().st_size + sum((self.last_written.parent / r.file).stat().st_size
+                                                         for r in new)
         if self._refused_in_a_row:
             log.warning("checkpoint %d written to %s after %d refused", self._sequence, self.last_written,
                         self._refused_in_a_row)
@@ -539,6 +524,8 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     import h5py
 
     path = Path(path)
+    if path.is_dir() and path.name.endswith(".ckpt"):  # a run's checkpoint directory: its newest
+        path = path / NEWEST
     if not path.is_file():
         raise CheckpointFileError(f"{str(path)!r} does not exist or is not a file")
     try:
@@ -611,12 +598,13 @@ def _verify(path: Path, attrs: dict, arrays: dict, crcs: dict) -> None:
 
 
 def latest_checkpoint(target: str | os.PathLike) -> Checkpoint:
-    """The checkpoint to resume from for ``target``: a checkpoint file, or a results path.
+    """The checkpoint to resume from for ``target``: a checkpoint file, a checkpoint directory, or a results path.
 
-    A checkpoint file is used as given (and must be valid).  For a results
-    path (which need not exist), the newest valid of its ``.ckpt*`` files is
-    chosen by sequence number (for a finished run's results: its final
-    checkpoint); damaged ones are skipped with a warning.
+    A checkpoint file is used as given (and must be valid).  For a run's
+    checkpoint directory or results path (which need not exist), the newest
+    valid checkpoint in ``<out>.ckpt/`` is chosen by sequence number (for a
+    finished run's results: its final checkpoint); damaged ones are skipped
+    with a warning.
     """
     target = Path(target)
     if target.is_file() and filetype(target) != RESULTS_FILETYPE:
@@ -624,7 +612,7 @@ def latest_checkpoint(target: str | os.PathLike) -> Checkpoint:
     candidates = existing_checkpoints(results_path_of(target))
     if not candidates:
         raise CheckpointFileError(f"{str(target)!r} does not exist and has no checkpoints "
-                                  f"({checkpoint_path(results_path_of(target)).name}*)")
+                                  f"(in {checkpoint_dir(results_path_of(target))}/)")
     good: list[Checkpoint] = []
     for candidate in candidates:
         try:

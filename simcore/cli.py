@@ -33,6 +33,7 @@ from . import __version__
 from ._h5 import filetype
 from .checkpoint import (FILETYPE as CHECKPOINT_FILETYPE, CheckpointError, CheckpointFileError, existing_checkpoints,
                          latest_checkpoint, read_checkpoint)
+from .ckptdir import resume_target
 from .config import COMMON_PARAMS, ConfigError, load_toml, parse_assignment, parse_scalar, default_text
 from .engine import PartitionFailed, WorkerCrashed
 from .executors import ModelNotPicklable
@@ -347,6 +348,8 @@ def _summarise(args: argparse.Namespace, path: Path) -> None:
 def cmd_info(args: argparse.Namespace) -> int:
     """``simcore info``: provenance and each result as mean ± stderr (or an unfinished run's checkpoint)."""
     path = Path(args.file)
+    if path.is_dir() and path.name.endswith(".ckpt"):
+        return _checkpoint_info(args, latest_checkpoint(path))
     if filetype(path) == CHECKPOINT_FILETYPE:
         return _checkpoint_info(args, read_checkpoint(path))
     if not path.exists() and existing_checkpoints(path):
@@ -425,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.results is not None:
             log.warning("%s after the results were written to %s", exc, exc.results)
         elif exc.checkpoint is not None:
-            log.warning("%s; checkpoint written: continue with 'simcore resume %s'", exc, exc.checkpoint)
+            log.warning("%s; checkpoint written: continue with 'simcore resume %s'", exc, resume_target(exc.checkpoint))
         else:
             log.warning("%s; partial work discarded (no checkpoint), shared memory released", exc)
         return exc.exit_code

@@ -17,8 +17,8 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from .checkpoint import (Checkpoint, CheckpointFileError, CheckpointPlan, Header, checkpoint_files,
-                         existing_checkpoints, latest_checkpoint)
+from .checkpoint import Checkpoint, CheckpointFileError, CheckpointPlan, Header, existing_checkpoints, latest_checkpoint
+from .ckptdir import checkpoint_dir, migrate_legacy, remove_all
 from .config import RUN_SETTINGS, ConfigError, RunConfig, build_config, check_out_directory, resolve_out_path
 from .engine import BatchStart, run_batch
 from .frames import FrameStore
@@ -78,8 +78,7 @@ def execute(model: Model, cfg: RunConfig, out: Path, *, force: bool = False,
         out = claim.out
         frames = _frames_of(model, cfg, out)
         if force and resumed is None:
-            for stale in checkpoint_files(out):
-                stale.unlink()
+            remove_all(out)
             if frames is not None:
                 frames.remove()
         start = _start_of(model, cfg, resumed) if resumed else None
@@ -306,8 +305,9 @@ def prepare_resume(target: str | Path, overrides: dict[str, Any], force: bool = 
     checkpoint), for precision targets to judge it (:mod:`simcore.until`).
     """
     target = Path(target)
-    if target.is_dir():
-        raise ConfigError(f"{str(target)!r} is a directory: give a checkpoint (<out>.ckpt) or the run's results path")
+    if target.is_dir() and not target.name.endswith(".ckpt"):
+        raise ConfigError(f"{str(target)!r} is a directory: give a run's checkpoints (<out>.ckpt), a checkpoint "
+                          "file, or the run's results path")
     extending = any(name not in RUN_SETTINGS for name in overrides)
     if _is_results_file(target) and not extending and not reopen:
         return ResumePlan(None, None, target, None)
@@ -336,6 +336,9 @@ def prepare_resume(target: str | Path, overrides: dict[str, Any], force: bool = 
         return ResumePlan(model, cfg, out, None)
     if out.exists() and not force and not (extending and _is_results_file(out)):
         raise ConfigError(f"{str(out)!r} exists but is not this run's results; move it or use --force")
+    if checkpoint.results_path == out and migrate_legacy(out):  # files of simcore before <out>.ckpt/
+        log.info("moved the checkpoints of %s into %s/", out, checkpoint_dir(out))
+        checkpoint = latest_checkpoint(out)
     return ResumePlan(model, cfg, out, checkpoint)
 
 

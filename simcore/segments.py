@@ -11,7 +11,7 @@ instead of an appended blob).  Segments are written like checkpoints
 checkpoint that lists them, and a segment that no checkpoint on disk lists
 any more is removed.
 
-Segment file ``<out>.ckpt.seg-<array>-<sequence>``::
+Segment file ``<out>.ckpt/seg-<array>-<sequence>.h5`` (``ckptdir.py``)::
 
     /        attrs: filetype="simcore-checkpoint-rows", array, sequence, crc32, complete
     /index   int64 row numbers, ascending
@@ -21,7 +21,6 @@ Segment file ``<out>.ckpt.seg-<array>-<sequence>``::
 """
 from __future__ import annotations
 
-import glob
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,15 +74,17 @@ class RowLedger:
         self.stored[name] = mask.astype(bool)
 
 
-def segment_path(out: Path, name: str, sequence: int) -> Path:
-    """Path of the segment of array ``name`` written with checkpoint ``sequence`` of results file ``out``."""
-    return out.with_name(f"{out.name}.ckpt.seg-{name}-{sequence:06d}")
+def segment_path(directory: Path, name: str, sequence: int) -> Path:
+    """Path of the segment of array ``name`` written with checkpoint ``sequence``, in checkpoint ``directory``."""
+    return directory / f"seg-{name}-{sequence:06d}.h5"
 
 
-def existing_segments(out: Path) -> list[Path]:
-    """Segment files of ``out`` on disk (complete ones; temporary files excluded)."""
-    pattern = f"{glob.escape(out.name)}.ckpt.seg-*"
-    return sorted(p for p in out.parent.glob(pattern) if not p.name.endswith(".tmp"))
+def existing_segments(directory: Path) -> list[Path]:
+    """Segment files in checkpoint ``directory`` (complete ones; a legacy run's ``*.ckpt.seg-*`` too)."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if (p.name.startswith("seg-") or ".ckpt.seg-" in p.name)
+                  and not p.name.endswith(".tmp"))
 
 
 def _runs(index: np.ndarray) -> list[tuple[int, int]]:
@@ -195,8 +196,8 @@ def plain_file_name(name: str) -> str:
     return name
 
 
-def remove_unlisted(out: Path, listed: set[str]) -> None:
-    """Delete segment files of ``out`` that no checkpoint lists (best effort)."""
-    for path in existing_segments(out):
+def remove_unlisted(directory: Path, listed: set[str]) -> None:
+    """Delete segment files in checkpoint ``directory`` that no checkpoint lists (best effort)."""
+    for path in existing_segments(directory):
         if path.name not in listed:
             discard(path)

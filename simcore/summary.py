@@ -14,6 +14,8 @@ import tomllib
 from typing import Any
 
 from ._h5 import plain
+from .checkpoint import checkpoint_dir, checkpoint_files, existing_checkpoints
+from .ckptdir import resume_target
 from .config import toml_value
 from .models import BUILTIN, get_model, user_reference
 from .provenance import legs_of
@@ -87,6 +89,7 @@ def results_summary(res) -> list[str]:
         f"({attrs.get('executor')})   wall {float(attrs.get('wall_seconds', 0)):.2f} s",
         "status      finished",
         *_provenance_lines(attrs),
+        *_checkpoint_lines(res.path, "kept to extend the run"),
         "parameters",
     ]
     lines += [f"    {line}" for line in parameter_lines(res.config)]
@@ -122,6 +125,7 @@ def checkpoint_summary(checkpoint) -> list[str]:
         + "   ".join(f"{k} {v}" for k, v in checkpoint.settings.items() if k in ("workers", "executor"))
         + f"   elapsed {float(attrs.get('elapsed_seconds', 0)):.2f} s",
         f"status      {progress_text(checkpoint.status, checkpoint.counters)}",
+        *_checkpoint_lines(checkpoint.results_path),
         "parameters",
     ]
     lines += [f"    {line}" for line in parameter_lines(checkpoint.config)]
@@ -130,8 +134,19 @@ def checkpoint_summary(checkpoint) -> list[str]:
     else:
         foreign = user_reference(checkpoint.model, config)
         trusted = f" --model {foreign}   (imports {foreign.partition(':')[0]}: only if you trust it)" if foreign else ""
-        lines.append(f"continue with: simcore resume {checkpoint.path}{trusted}")
+        lines.append(f"continue with: simcore resume {resume_target(checkpoint.path)}{trusted}")
     return lines
+
+
+def _checkpoint_lines(out, why: str = "") -> list[str]:
+    """``checkpoints x.h5.ckpt/: 1 checkpoint, 3 row segments, 1.2 MiB`` if the run of ``out`` has any."""
+    files = checkpoint_files(out)
+    if not files:
+        return []
+    count = len(existing_checkpoints(out))
+    size = sum(path.stat().st_size for path in files)
+    return [f"checkpoints {checkpoint_dir(out)}/: {count} checkpoint(s), {len(files) - count} row segment(s), "
+            f"{size / 2**20:.1f} MiB{f' ({why})' if why else ''}"]
 
 
 def _provenance_lines(attrs) -> list[str]:
@@ -190,6 +205,7 @@ def results_json(res) -> dict[str, Any]:
                "executor": str(attrs["executor"]), "host": plain(attrs.get("host")),
                "wall_seconds": float(attrs["wall_seconds"]), "command": plain(attrs.get("command")),
                "until": json.loads(attrs["until"]) if "until" in attrs else None,
+               "checkpoints": [str(path) for path in checkpoint_files(res.path)],
                **_provenance(attrs),
                "results": {name: {"mean": e.mean, "stderr": e.stderr, "n": e.n, "units": e.units,
                                   "description": res.descriptions.get(name, ""),
@@ -217,4 +233,6 @@ def checkpoint_json(checkpoint) -> dict[str, Any]:
             "parameters": config_parameters(checkpoint.config), "settings": checkpoint.settings,
             "wall_seconds": float(attrs.get("elapsed_seconds", 0.0)), **_provenance(attrs),
             "results_path": str(checkpoint.results_path),
-            "continue_with": None if checkpoint.status == "finished" else f"simcore resume {checkpoint.path}"}
+            "continue_with": None if checkpoint.status == "finished" else
+            f"simcore resume {resume_target(checkpoint.path)}",
+            "checkpoints": [str(p) for p in checkpoint_files(checkpoint.results_path)]}

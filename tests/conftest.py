@@ -50,16 +50,18 @@ def assert_refused(done, needle: str) -> None:
 
 
 def sigkill_after_second_checkpoint(cli: CliRun, *command: str, out: str):
-    """Start ``command`` writing ``out``, SIGKILL its main process once ``out.ckpt.1`` exists; its newest checkpoint.
+    """Start ``command`` writing ``out``, SIGKILL its main process once ``out.ckpt/checkpoint.1.h5`` exists; its
+    newest checkpoint.
 
-    The kill may land while the checkpoints rotate (``out.ckpt`` renamed, the new one not yet in place): the
-    newest complete checkpoint is then ``out.ckpt.1``, which is what ``simcore resume`` continues too.
+    The kill may land while the checkpoints rotate (``checkpoint.h5`` renamed, the new one not yet in place): the
+    newest complete checkpoint is then ``checkpoint.1.h5``, which is what ``simcore resume`` continues too.
     """
     from simcore.checkpoint import latest_checkpoint
 
     proc = cli.start(*command, "--out", out)
     deadline = time.monotonic() + 60
-    while not (cli.cwd / f"{out}.ckpt.1").exists() and proc.poll() is None and time.monotonic() < deadline:
+    while not (cli.cwd / f"{out}.ckpt" / "checkpoint.1.h5").exists() and proc.poll() is None \
+            and time.monotonic() < deadline:
         time.sleep(0.02)
     proc.kill()
     proc.communicate()

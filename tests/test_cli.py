@@ -124,7 +124,7 @@ def test_info_of_a_run_that_died_says_where_it_resumes(cli):
     shown = cli("info", "f.h5")  # the results path of the unfinished run: its newest checkpoint
     assert shown.returncode == 0, shown.stderr
     assert "status      unfinished, resumable at step 0 of 1200" in shown.stdout  # thermalize 1000 + 200 sweeps
-    assert "continue with: simcore resume f.h5.ckpt" in shown.stdout
+    assert "continue with: simcore resume f.h5.ckpt" in shown.stdout  # the run's checkpoint directory
 
 
 def _stderr_on_a_terminal(cli, *args: str) -> tuple[int, str]:

@@ -12,9 +12,9 @@ COMMON = {"file": str, "filetype": str, "format_version": str, "kind": str, "mod
           "simcore_git_commit": (str, type(None)), "simcore_git_dirty": (bool, type(None)), "created": str,
           "legs": list, "config_sha256": str}
 RESULTS = {**COMMON, "workers": int, "executor": str, "host": str, "command": str, "results": dict,
-           "until": (dict, type(None))}
+           "until": (dict, type(None)), "checkpoints": list}
 CHECKPOINT = {**COMMON, "progress": str, "sequence": int, "counters": dict, "settings": dict, "results_path": str,
-              "continue_with": (str, type(None))}
+              "continue_with": (str, type(None)), "checkpoints": list}
 LEG = {"start": str, "end": str, "seconds": float, "workers": int, "executor": str, "host": str, "command": str,
        "ended": str}
 RESULT = {"mean": float, "stderr": float, "n": int, "units": str, "description": str,

@@ -25,7 +25,7 @@ def outputs(tmp_path_factory):
     where = tmp_path_factory.mktemp("plot")
     files = {model: simcore.run(model, executor="serial", out=str(where / f"{model}.h5"), **params).path
              for model, (params, _) in RUNS.items()}
-    files["checkpoint"] = files["pi"].with_name("pi.h5.ckpt")  # the final checkpoint the run keeps
+    files["checkpoint"] = files["pi"].with_name("pi.h5.ckpt") / "checkpoint.h5"  # the final one the run keeps
     files["sweep"] = simcore.sweep("ising", {"L": [4, 8], "T": [2.0, 2.5, 3.0]}, sweeps=100, thermalize=10,
                                    executor="serial", out=str(where / "sweep.h5")).path
     return files

@@ -36,7 +36,7 @@ def reference(tmp_path_factory):
 
 def _checkpoint_files(directory):
     """Checkpoints and row segments on disk (temporary files excluded)."""
-    return sorted(p for p in directory.iterdir() if ".ckpt" in p.name and not p.name.endswith(".tmp"))
+    return sorted(p for d in directory.glob("*.ckpt") for p in d.iterdir() if not p.name.endswith(".tmp"))
 
 
 def _assert_every_file_verifies(directory, out="k.h5"):
@@ -44,7 +44,7 @@ def _assert_every_file_verifies(directory, out="k.h5"):
     and so does every segment present, listed or not."""
     files = _checkpoint_files(directory)
     heads = ck.existing_checkpoints(directory / out)
-    segments = ck.existing_segments(directory / out)
+    segments = ck.existing_segments(ck.checkpoint_dir(directory / out))
     assert sorted(heads + segments) == files
     for path in heads:
         with h5py.File(path, "r") as handle:
@@ -133,7 +133,7 @@ def test_second_signal_aborts_at_once_and_still_unlinks(cli):
 @pytest.mark.slow  # the default suite's budget; SIGKILL-resume exactness and executor independence stay in it
 def test_interrupted_run_resumes_exactly_on_another_executor(cli, reference):
     proc = cli.start("run", *RUN, "--checkpoint-every", "0.3", "--out", "i.h5", "--quiet")
-    _wait_for_checkpoint(cli, proc, cli.cwd / "i.h5.ckpt.1")
+    _wait_for_checkpoint(cli, proc, cli.cwd / "i.h5.ckpt" / "checkpoint.1.h5")
     os.kill(proc.pid, signal.SIGINT)
     proc.communicate(timeout=60)
     assert proc.returncode in (0, 130)
@@ -148,7 +148,7 @@ def _interrupted_checkpoint(cli):
     os.kill(proc.pid, signal.SIGINT)
     proc.communicate(timeout=60)
     assert proc.returncode == 130
-    return cli.cwd / "p.h5.ckpt"
+    return cli.cwd / "p.h5.ckpt" / "checkpoint.h5"
 
 
 def _refused(done, *needles):
@@ -172,11 +172,12 @@ def test_resume_refuses_truncated_and_corrupt_checkpoints(cli):
     path = _interrupted_checkpoint(cli)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 3])
-    _refused(cli("resume", "p.h5.ckpt"), "truncated or corrupt")
+    named = "p.h5.ckpt/checkpoint.h5"  # named, a damaged checkpoint is refused (the directory's older one would do)
+    _refused(cli("resume", named), "truncated or corrupt")
     path.write_bytes(data)
     with h5py.File(path, "r+") as handle:
         handle["state/done"][0] ^= 1
-    _refused(cli("resume", "p.h5.ckpt"), "checksum")
+    _refused(cli("resume", named), "checksum")
     assert not (cli.cwd / "p.h5").exists()
 
 
@@ -195,7 +196,7 @@ def test_resume_refuses_changes_that_break_exactness(cli):
 def test_resume_of_a_finished_run_does_no_work(cli):
     done = cli("run", "transport", "--set", "histories=20000", "--out", "t.h5", "--quiet")
     assert done.returncode == 0
-    assert [p.name for p in ck.existing_checkpoints(cli.cwd / "t.h5")] == ["t.h5.ckpt"]
+    assert [p.name for p in ck.existing_checkpoints(cli.cwd / "t.h5")] == ["checkpoint.h5"]
     before = (cli.cwd / "t.h5").read_bytes()
     for target in ("t.h5", "t.h5.ckpt"):
         again = cli("resume", target)
@@ -222,7 +223,7 @@ def test_a_new_run_never_overwrites_checkpoints_of_an_unfinished_one(cli):
 def test_a_checkpoint_the_disk_refuses_is_one_warning_and_the_run_finishes_exactly(cli, reference):
     proc = cli.start("run", *RUN, "--checkpoint-every", "0.2", "--out", "p.h5", "--quiet")
     _wait_for_checkpoint(cli, proc, cli.cwd / "p.h5.ckpt")
-    tmp = cli.cwd / "p.h5.ckpt.tmp"
+    tmp = cli.cwd / "p.h5.ckpt" / "checkpoint.h5.tmp"
     while True:  # the next write of the temporary file fails with ENOSPC
         try:
             tmp.symlink_to("/dev/full")
@@ -234,7 +235,8 @@ def test_a_checkpoint_the_disk_refuses_is_one_warning_and_the_run_finishes_exact
     warning, recovered = stderr.strip().splitlines()
     assert warning.startswith("simcore: WARNING: checkpoint ") and "No space left on device" in warning, warning
     assert "is intact" in warning and "tries again at the next checkpoint" in warning
-    assert re.fullmatch(r"simcore: WARNING: checkpoint \d+ written to p\.h5\.ckpt after 1 refused", recovered)
+    assert re.fullmatch(r"simcore: WARNING: checkpoint \d+ written to p\.h5\.ckpt/checkpoint\.h5 after 1 refused",
+                        recovered)
     assert not tmp.is_symlink()  # removed with the failed write, so the next checkpoint landed
     assert results_snapshot(cli.cwd / "p.h5") == reference
     assert cli.live_processes() == []
@@ -243,7 +245,7 @@ def test_a_checkpoint_the_disk_refuses_is_one_warning_and_the_run_finishes_exact
 
 def test_info_shows_a_checkpoints_progress_and_how_to_continue(cli):
     path = _interrupted_checkpoint(cli)
-    shown = cli("info", path.name)
+    shown = cli("info", "p.h5.ckpt")
     assert shown.returncode == 0, shown.stderr
     assert "status      interrupted" in shown.stdout and "simcore resume p.h5.ckpt" in shown.stdout
     counters = ck.read_checkpoint(path).counters

@@ -257,12 +257,13 @@ class Campaign:
                                       "--quiet"], "crafted")
             if done.returncode != 0:
                 raise RuntimeError(f"the crafted files' source run failed: {done.stderr}")
-            _edit(source / "r.h5.ckpt", lambda handle: handle.attrs.__setitem__("status", "interrupted"))
+            _edit(source / "r.h5.ckpt" / "checkpoint.h5",
+                  lambda handle: handle.attrs.__setitem__("status", "interrupted"))
         cwd = self.workdir / f"case-{self.counter:04d}"
         shutil.copytree(source, cwd)
         (cwd / "r.h5").unlink()
         name, craft, may_resume = self.rng.choice(CRAFTS)
-        craft(cwd / "r.h5.ckpt", self.rng)
+        craft(cwd / "r.h5.ckpt" / "checkpoint.h5", self.rng)
         outcome = Outcome("crafted", "checkpoint", name)
         marker = uuid.uuid4().hex
         before = sorted(p.name for p in cwd.iterdir())

@@ -24,16 +24,20 @@ def good(tmp_path_factory):
     cli = CliRun(tmp_path_factory.mktemp("good"))
     done = cli("run", "pi", "--set", "samples=1e6", "--executor", "serial", "--out", "r.h5", "--quiet")
     assert done.returncode == 0, done.stderr
-    with h5py.File(cli.cwd / "r.h5.ckpt", "r+") as handle:
+    with h5py.File(cli.cwd / "r.h5.ckpt" / "checkpoint.h5", "r+") as handle:
         handle.attrs["status"] = "interrupted"
     return cli.cwd
 
 
-def _copy(good, cli, name="r.h5.ckpt"):
-    for path in good.iterdir():
-        if path.name.startswith("r.h5.ckpt"):
-            shutil.copy(path, cli.cwd / path.name)
-    return cli.cwd / name
+def _copy(good, cli):
+    """The good run's checkpoint directory copied into ``cli``'s; its checkpoint file."""
+    shutil.copytree(good / "r.h5.ckpt", cli.cwd / "r.h5.ckpt")
+    return cli.cwd / "r.h5.ckpt" / "checkpoint.h5"
+
+
+def _rel(path) -> str:
+    """``path`` as a command names it: relative to the run's directory (``r.h5.ckpt/checkpoint.h5``)."""
+    return f"{path.parent.name}/{path.name}"
 
 
 def _rename_model(path, model: str) -> None:
@@ -49,14 +53,14 @@ def _rename_model(path, model: str) -> None:
 def test_a_model_reference_in_a_file_is_never_imported(cli, good, command):
     path = _copy(good, cli)
     _rename_model(path, "this:s")
-    done = cli(*command, path.name)
+    done = cli(*command, _rel(path))
     assert ZEN not in done.stdout + done.stderr
     if command[0] == "info":
         assert done.returncode == 0, done.stderr
         assert "this:s" in done.stdout
         if command == ("info",):  # the way on says what it would import, and only if trusted
             assert done.stdout.strip().splitlines()[-1] == (
-                f"continue with: simcore resume {path.name} --model this:s   (imports this: only if you trust it)")
+                "continue with: simcore resume r.h5.ckpt --model this:s   (imports this: only if you trust it)")
         return
     assert_refused(done, "names the model 'this:s'")
     assert "resume with --model this:s" in done.stderr
@@ -65,11 +69,11 @@ def test_a_model_reference_in_a_file_is_never_imported(cli, good, command):
 def test_a_user_model_resumes_when_the_user_names_it(cli, good):
     path = _copy(good, cli)
     _rename_model(path, "tests.support.faulty:MODEL")
-    assert_refused(cli("resume", path.name, "--model", "tests.support.faulty:OTHER"),
+    assert_refused(cli("resume", _rel(path), "--model", "tests.support.faulty:OTHER"),
                    "names the model 'tests.support.faulty:MODEL' (not 'tests.support.faulty:OTHER')")
-    assert_refused(cli("resume", path.name, "--model", "pi"), "names the model 'tests.support.faulty:MODEL'")
+    assert_refused(cli("resume", _rel(path), "--model", "pi"), "names the model 'tests.support.faulty:MODEL'")
     # named as the file names it, the model is imported and checks the file against its own parameters
-    done = cli("resume", path.name, "--model", "tests.support.faulty:MODEL", "--dry-run")
+    done = cli("resume", _rel(path), "--model", "tests.support.faulty:MODEL", "--dry-run")
     assert done.returncode in (0, 2) and "Traceback" not in done.stderr, done.stderr
     assert "names the model" not in done.stderr
 
@@ -78,7 +82,7 @@ def test_a_sweep_of_a_user_model_is_not_imported_either(cli):
     done = cli("sweep", "pi", "--param", "samples=1000,2000", "--executor", "serial", "--out", "s.h5", "--quiet",
                "--checkpoint-every", "1e6")
     assert done.returncode == 0, done.stderr
-    path = cli.cwd / "s.h5.ckpt"
+    path = cli.cwd / "s.h5.ckpt" / "checkpoint.h5"
     with h5py.File(path, "r+") as handle:
         handle.attrs["status"] = "interrupted"
         config = handle.attrs["config"].replace('of = "pi"', 'of = "this:s"')
@@ -86,9 +90,9 @@ def test_a_sweep_of_a_user_model_is_not_imported_either(cli):
         handle.attrs["config"] = config
         handle.attrs["config_sha256"] = hashlib.sha256(config.encode()).hexdigest()
     (cli.cwd / "s.h5").unlink()
-    assert cli("info", path.name).stdout.strip().endswith(f"resume {path.name} --model this:s   "
-                                                           "(imports this: only if you trust it)")
-    done = cli("resume", path.name)
+    assert cli("info", "s.h5.ckpt").stdout.strip().endswith("resume s.h5.ckpt --model this:s   "
+                                                             "(imports this: only if you trust it)")
+    done = cli("resume", "s.h5.ckpt")
     assert ZEN not in done.stdout + done.stderr
     assert_refused(done, "names the model 'this:s'")
 
@@ -103,24 +107,24 @@ def _set_rows_attr(path, name: str, value) -> None:
 def test_an_absurd_declared_shape_is_refused_before_anything_is_allocated(cli, good, shape, command):
     path = _copy(good, cli)
     _set_rows_attr(path, "shape", np.asarray(shape))
-    assert_refused(here([command, path.name], cli.cwd), path.name)
+    assert_refused(here([command, _rel(path)], cli.cwd), path.name)
 
 
 @pytest.mark.parametrize("dtype", ["|O", "|V8", "<U4", "S3"])
 def test_a_declared_dtype_that_is_not_numbers_is_refused(cli, good, dtype):
     path = _copy(good, cli)
     _set_rows_attr(path, "dtype", dtype)
-    assert_refused(here(["resume", path.name], cli.cwd), path.name)
+    assert_refused(here(["resume", _rel(path)], cli.cwd), path.name)
 
 
 def test_declared_rows_that_do_not_fit_the_config_are_refused_before_assembly(cli, good):
     path = _copy(good, cli)
     with h5py.File(path, "r") as handle:
         rows, width = (int(n) for n in handle["rows/tallies"].attrs["shape"])
-    extra = cli.cwd / "r.h5.ckpt.seg-tallies-999999"
+    extra = cli.cwd / "r.h5.ckpt" / "seg-tallies-999999.h5"
     assert not extra.exists()
     _set_rows_attr(path, "shape", np.asarray([rows, width + 1]))  # segments then disagree: refused when read
-    assert_refused(here(["info", path.name], cli.cwd), "not the")
+    assert_refused(here(["info", _rel(path)], cli.cwd), "not the")
 
 
 @pytest.mark.parametrize("name", ["../r.h5.ckpt.seg-tallies-000000", "/etc/passwd", "sub/x", "..", ""])
@@ -131,7 +135,7 @@ def test_segment_names_outside_the_checkpoints_directory_are_refused(cli, good, 
         names = [n.decode() for n in group["segments"][()]]
         del group["segments"]
         group.create_dataset("segments", data=[name] + names[1:], dtype=h5py.string_dtype())
-    done = here(["info", path.name], cli.cwd)
+    done = here(["info", _rel(path)], cli.cwd)
     assert_refused(done, "not a plain file name")
 
 
@@ -150,7 +154,7 @@ def test_links_in_a_checkpoint_are_not_followed(cli, good, kind, command):
         handle["done"] = np.ones(4, dtype=np.uint8)
     link = h5py.ExternalLink(str(target), "/done") if kind == "external" else h5py.SoftLink("/rows")
     _replace_with_link(path, "state/done", link)
-    assert_refused(here([command, path.name], cli.cwd), "which simcore does not follow")
+    assert_refused(here([command, _rel(path)], cli.cwd), "which simcore does not follow")
 
 
 @pytest.mark.parametrize("storage", ["external", "virtual"])

@@ -14,9 +14,10 @@ def good(tmp_path_factory):
     """A finished results file and an interrupted run's checkpoint, as bytes."""
     cli = CliRun(tmp_path_factory.mktemp("good"))
     assert cli("run", "pi", "--set", "samples=1e6", "--executor", "serial", "--out", "r.h5", "--quiet").returncode == 0
-    with h5py.File(cli.cwd / "r.h5.ckpt", "r+") as handle:  # the final checkpoint, made to look unfinished
+    checkpoint = cli.cwd / "r.h5.ckpt" / "checkpoint.h5"
+    with h5py.File(checkpoint, "r+") as handle:  # the final checkpoint, made to look unfinished
         handle.attrs["status"] = "interrupted"
-    return {"results": cli.cwd / "r.h5", "checkpoint": cli.cwd / "r.h5.ckpt"}
+    return {"results": cli.cwd / "r.h5", "checkpoint": checkpoint}
 
 
 def _data_offset(path, name: str) -> int:
