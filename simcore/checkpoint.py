@@ -614,12 +614,14 @@ def latest_checkpoint(target: str | os.PathLike) -> Checkpoint:
         raise CheckpointFileError(f"{str(target)!r} does not exist and has no checkpoints "
                                   f"(in {checkpoint_dir(results_path_of(target))}/)")
     good: list[Checkpoint] = []
+    damaged: list[CheckpointFileError] = []
     for candidate in candidates:
         try:
             good.append(read_checkpoint(candidate))
         except CheckpointFileError as exc:
-            log.warning("skipping %s", exc)
-    if not good:
-        raise CheckpointFileError(f"no usable checkpoint for {str(target)!r}: every one of "
-                                  f"{', '.join(p.name for p in candidates)} is damaged")
+            damaged.append(exc)
+    if not good:  # one line: why each is unusable
+        raise CheckpointFileError(f"no usable checkpoint for {str(target)!r}: {'; '.join(map(str, damaged))}")
+    for exc in damaged:
+        log.warning("skipping %s", exc)
     return max(good, key=lambda c: c.sequence)

@@ -409,7 +409,7 @@ class _BatchLoop:
 
 
 #: How long a stop waits for worker processes to finish their partitions before it stops them [s].
-STOP_GRACE_SECONDS = 0.5
+STOP_GRACE_SECONDS = 0.25
 
 
 def _listed(partitions) -> str:

@@ -19,8 +19,8 @@ RUNS = {
     "lj": (["--set", "cells=4", "--set", "thermalize=20"], "steps", 100, 250, None),
     "nbody": (["--set", "preset=kepler", "--set", "dt=0.01"], "t_end", 1.0, 2.5, None),
 }
-#: the default suite's budget: ising's and transport's extensions stay in it; the others run with -m slow
-SLOW = {"pi", "lj", "nbody"}
+#: the default suite's budget: ising's extension stays in it (and a batch one in test_until); the others: -m slow
+SLOW = {"transport", "pi", "lj", "nbody"}
 
 
 @pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW else m for m in RUNS])

@@ -103,7 +103,7 @@ def test_signals_to_the_whole_group_end_a_lockstep_run_without_hanging(cli, sign
     proc = cli.start("run", "ising", "--set", "L=256", "--set", "sweeps=1000000", "--workers", "2",
                      "--checkpoint-every", "0.5", "--out", "g.h5", "--quiet")
     deadline = time.monotonic() + 60
-    while not (cli.cwd / "g.h5.ckpt.1").exists() and time.monotonic() < deadline:
+    while not (cli.cwd / "g.h5.ckpt" / "checkpoint.1.h5").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     for name in signals:
         os.killpg(proc.pid, getattr(signal, name))

@@ -41,6 +41,7 @@ def test_a_batch_run_grows_until_its_stderr_is_met_and_is_the_run_of_that_size(c
     assert f"until       reflection.stderr<0.0005: met (histories 20000 -> {counts[1]}" in shown.stdout
 
 
+@pytest.mark.slow  # the default suite's budget; a lockstep extension (test_extend) and --until's rounds stay in it
 def test_a_lockstep_run_resumed_with_until_grows_its_sweeps_exactly(cli):
     fixed = ["--set", "L=8", "--set", "thermalize=100"]
     assert cli("run", "ising", *fixed, "--set", "sweeps=400", "--out", "i.h5", "--quiet").returncode == 0
