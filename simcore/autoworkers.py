@@ -51,8 +51,10 @@ POOL_START_SECONDS = {"process": 0.15, "thread": 0.002}
 FORKSERVER_START_SECONDS = 1.8
 #: Pool overhead per submitted task [worker-seconds] (BENCHMARKS.md, 1 us tasks: 234-268 us, 59-74 us).
 TASK_SECONDS = {"process": 250e-6, "thread": 70e-6}
-#: One call from the lockstep driver into a model's phase or measurement (Python, a small kernel) [s].
-CALL_SECONDS = 2e-6
+#: One call from the lockstep driver into a model's phase or measurement (Python, a small kernel) [s]
+#: (measured: ising L=16 on 1 partition, 26 us a sweep of 3 calls; it was 2e-6, which made a sweep of such points
+#: look 4 times cheaper than it is and run serially, where a stop waits for the point in progress).
+CALL_SECONDS = 8e-6
 #: One lockstep barrier wait [s]: the spinning barrier of process workers, a threading.Barrier for threads.
 BARRIER_SECONDS = {"process": 5e-6, "thread": 50e-6}
 
@@ -79,6 +81,17 @@ def choose(model: Model, cfg: RunConfig, remaining: float = 1.0) -> Choice:
     return choice
 
 
+def driver_seconds(model: Model, params, partitions: int, remaining: float = 1.0) -> tuple[float, float]:
+    """A lockstep run's barrier waits, and the seconds its driver spends calling the model; (0, 0) for a batch run.
+
+    A barrier follows each phase and each measurement; the driver calls the model once a partition and phase.
+    """
+    if not isinstance(model, LockstepModel):
+        return 0.0, 0.0
+    waits = model.steps(params) * remaining * (model.phase_count(params) + 1)
+    return waits, waits * partitions * CALL_SECONDS
+
+
 def pool_start_seconds(kind: str) -> float:
     """What starting a ``kind`` pool costs now [s]: the forkserver's start too, if it is not running yet."""
     cold = kind == "process" and multiprocessing.forkserver._forkserver._forkserver_pid is None
@@ -103,9 +116,8 @@ def _choose(model: Model, cfg: RunConfig, remaining: float) -> Choice:
     work *= remaining
     start = pool_start_seconds(kind)
     if isinstance(model, LockstepModel):
-        steps = model.steps(params) * remaining
-        waits = steps * (model.phase_count(params) + 1)  # a barrier after each phase and after measuring
-        work += waits * cfg.partitions * CALL_SECONDS  # the driver calls the model once a partition and phase
+        waits, calls = driver_seconds(model, params, cfg.partitions, remaining)
+        work += calls
         pool = start + work / workers + waits * BARRIER_SECONDS[kind]
         overhead = f"start {start:.2g} s + {waits:.3g} barrier waits"
     else:

@@ -236,11 +236,19 @@ def _reduce(p: Mapping[str, Any], tallies: np.ndarray) -> Reduction:
 
 
 def _cost(p: Mapping[str, Any]) -> float | None:
-    """Estimated seconds of the whole sweep on one core: its points' costs (None if its model declares none)."""
+    """Estimated seconds of the whole sweep on one core: its points' costs, a lockstep driver's calls included
+    (None if its model declares none)."""
+    from .autoworkers import driver_seconds
+
     spec = spec_of(p)
     if spec.model.cost is None:
         return None
-    return sum(spec.model.cost({**spec.base, **point}) for point in spec.points)  # build_spec checked each point
+    total = 0.0
+    for point in range(len(spec.points)):
+        cfg = point_config(spec, point, 0)  # build_spec checked each point
+        params = dict(cfg.params)
+        total += spec.model.cost(params) + driver_seconds(spec.model, params, cfg.partitions)[1]
+    return total
 
 
 def _check(p: Mapping[str, Any]) -> None:
