@@ -51,10 +51,11 @@ POOL_START_SECONDS = {"process": 0.15, "thread": 0.002}
 FORKSERVER_START_SECONDS = 1.8
 #: Pool overhead per submitted task [worker-seconds] (BENCHMARKS.md, 1 us tasks: 234-268 us, 59-74 us).
 TASK_SECONDS = {"process": 250e-6, "thread": 70e-6}
-#: One call from the lockstep driver into a model's phase or measurement (Python, a small kernel) [s]
-#: (measured: ising L=16 on 1 partition, 26 us a sweep of 3 calls; it was 2e-6, which made a sweep of such points
-#: look 4 times cheaper than it is and run serially, where a stop waits for the point in progress).
-CALL_SECONDS = 8e-6
+#: One call from the lockstep driver into a model's phase or measurement (Python, a small kernel), and the
+#: driver's own time a step [s].  Measured serially on ising L=8 and 16, 1 to 16 partitions: 19, 21, 83 and 140 us
+#: a sweep (3 calls a partition) fit 10 us + 3 us a call.  Without the 10 us, a sweep of small lockstep points
+#: looked 4 times cheaper than it is and ran serially, where a stop waits for the point in progress.
+CALL_SECONDS, STEP_SECONDS = 3e-6, 10e-6
 #: One lockstep barrier wait [s]: the spinning barrier of process workers, a threading.Barrier for threads.
 BARRIER_SECONDS = {"process": 5e-6, "thread": 50e-6}
 
@@ -88,8 +89,9 @@ def driver_seconds(model: Model, params, partitions: int, remaining: float = 1.0
     """
     if not isinstance(model, LockstepModel):
         return 0.0, 0.0
-    waits = model.steps(params) * remaining * (model.phase_count(params) + 1)
-    return waits, waits * partitions * CALL_SECONDS
+    steps = model.steps(params) * remaining
+    waits = steps * (model.phase_count(params) + 1)
+    return waits, waits * partitions * CALL_SECONDS + steps * STEP_SECONDS
 
 
 def pool_start_seconds(kind: str) -> float:
