@@ -64,10 +64,10 @@ def test_bad_input_is_one_line_and_exit_2(cli, setting, needle):
 
 def test_sigkill_then_resume_is_bitwise_exact(cli):
     run = ("run", "ising", "--set", "L=32", "--set", "sweeps=4000", "--set", "thermalize=100", "--quiet")
-    assert cli(*run, "--workers", "1", "--checkpoint-every", "0", "--out", "ref.h5").returncode == 0
+    assert cli(*run, "--executor", "serial", "--checkpoint-every", "0", "--out", "ref.h5").returncode == 0
     checkpoint = sigkill_after_second_checkpoint(cli, *run, "--workers", "2", "--checkpoint-every", "0.3", out="k.h5")
     assert 0 < checkpoint.counters["steps_done"] < 4100 or checkpoint.status == "finished"
-    done = cli("resume", "k.h5", "--workers", "1", "--quiet")
+    done = cli("resume", "k.h5", "--executor", "serial", "--quiet")
     assert done.returncode == 0, done.stderr
     assert results_snapshot(cli.cwd / "k.h5") == results_snapshot(cli.cwd / "ref.h5")
     assert not [p for p in os.listdir(cli.cwd) if p.endswith(".tmp")]

@@ -7,6 +7,7 @@ byte-identical to it.
 import os
 import random
 import re
+import shutil
 import signal
 import time
 
@@ -141,13 +142,24 @@ def test_interrupted_run_resumes_exactly_on_another_executor(cli, reference):
     assert results_snapshot(result.path) == reference
 
 
-def _interrupted_checkpoint(cli):
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """The checkpoint directory of a run interrupted by SIGINT after its first checkpoint, made once per module."""
+    from .conftest import CliRun
+
+    cli = CliRun(tmp_path_factory.mktemp("interrupted"))
     proc = cli.start("run", *LONG, "--checkpoint-every", "60", "--out", "p.h5", "--quiet")
     _wait_for_checkpoint(cli, proc, cli.cwd / "p.h5.ckpt")
     time.sleep(0.5)
     os.kill(proc.pid, signal.SIGINT)
     proc.communicate(timeout=60)
     assert proc.returncode == 130
+    return cli.cwd / "p.h5.ckpt"
+
+
+def _interrupted_checkpoint(cli, interrupted):
+    """A copy of ``interrupted`` in ``cli``'s directory, as p.h5.ckpt; its newest checkpoint."""
+    shutil.copytree(interrupted, cli.cwd / "p.h5.ckpt")
     return cli.cwd / "p.h5.ckpt" / "checkpoint.h5"
 
 
@@ -168,8 +180,8 @@ def test_resume_refuses_a_file_that_is_not_a_checkpoint(cli):
     _refused(cli("resume", "missing.h5"), "has no checkpoints")
 
 
-def test_resume_refuses_truncated_and_corrupt_checkpoints(cli):
-    path = _interrupted_checkpoint(cli)
+def test_resume_refuses_truncated_and_corrupt_checkpoints(cli, interrupted):
+    path = _interrupted_checkpoint(cli, interrupted)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 3])
     named = "p.h5.ckpt/checkpoint.h5"  # named, a damaged checkpoint is refused (the directory's older one would do)
@@ -181,8 +193,8 @@ def test_resume_refuses_truncated_and_corrupt_checkpoints(cli):
     assert not (cli.cwd / "p.h5").exists()
 
 
-def test_resume_refuses_changes_that_break_exactness(cli):
-    path = _interrupted_checkpoint(cli)
+def test_resume_refuses_changes_that_break_exactness(cli, interrupted):
+    path = _interrupted_checkpoint(cli, interrupted)
     before = path.read_bytes()
     for change, needle in (("samples=3e11", "samples of a batch run grows only by a whole factor"),
                            ("samples=1e11", "samples cannot shrink on resume"),
@@ -207,7 +219,7 @@ def test_resume_of_a_finished_run_does_no_work(cli):
 
 
 def test_results_lost_after_finishing_are_rebuilt_from_the_final_checkpoint(cli):
-    assert cli("run", *RUN[:3], "--out", "t.h5", "--quiet").returncode == 0
+    assert cli("run", "transport", "--set", "histories=1e6", "--out", "t.h5", "--quiet").returncode == 0
     expected = results_snapshot(cli.cwd / "t.h5")
     (cli.cwd / "t.h5").unlink()
     done = cli("resume", "t.h5.ckpt", "--quiet")
@@ -215,8 +227,8 @@ def test_results_lost_after_finishing_are_rebuilt_from_the_final_checkpoint(cli)
     assert results_snapshot(cli.cwd / "t.h5") == expected
 
 
-def test_a_new_run_never_overwrites_checkpoints_of_an_unfinished_one(cli):
-    _interrupted_checkpoint(cli)
+def test_a_new_run_never_overwrites_checkpoints_of_an_unfinished_one(cli, interrupted):
+    _interrupted_checkpoint(cli, interrupted)
     _refused(cli("run", *LONG, "--out", "p.h5"), "has checkpoints of an unfinished run", "simcore resume p.h5")
 
 
@@ -243,8 +255,8 @@ def test_a_checkpoint_the_disk_refuses_is_one_warning_and_the_run_finishes_exact
     assert segments_of(proc.pid) == []
 
 
-def test_info_shows_a_checkpoints_progress_and_how_to_continue(cli):
-    path = _interrupted_checkpoint(cli)
+def test_info_shows_a_checkpoints_progress_and_how_to_continue(cli, interrupted):
+    path = _interrupted_checkpoint(cli, interrupted)
     shown = cli("info", "p.h5.ckpt")
     assert shown.returncode == 0, shown.stderr
     assert "status      interrupted" in shown.stdout and "simcore resume p.h5.ckpt" in shown.stdout
