@@ -57,8 +57,8 @@ from ._h5 import (RESULTS_FILETYPE, ForeignContent, built_in_memory, crc32_of, d
                   member, members, plain, read_dataset)
 from .provenance import leg
 from .storage import describe, storage_errno
-from .ckptdir import (NEWEST, checkpoint_dir, checkpoint_path, created, existing_checkpoints, publish,
-                      results_path_of)
+from .ckptdir import (NEWEST, checkpoint_dir, checkpoint_path, created, existing_checkpoints, is_checkpoint_dir,
+                      publish, results_path_of)
 from .segments import (RowLedger, SegmentError, SegmentRef, existing_segments, load_segment, plain_file_name,
                        read_rows, remove_unlisted, segment_path, verified_segments, write_segment)
 
@@ -278,7 +278,7 @@ def write_checkpoint(out: Path, keep: int, header: Header, sequence: int, snapsh
     directory, first = None, False
     try:
         directory, first = created(out)
-        tmp = checkpoint_path(out, 0, directory).with_name(f"{newest.name}.tmp")
+        tmp = directory / f"{NEWEST}.tmp"
         for name, (array, mask_name) in snapshot.rows.items():
             mask = snapshot.arrays[mask_name].astype(bool)
             index = ledger.rows_to_write(name, mask)
@@ -299,7 +299,7 @@ def write_checkpoint(out: Path, keep: int, header: Header, sequence: int, snapsh
         if first:  # the run's directory never appeared: leave nothing of it
             shutil.rmtree(directory, ignore_errors=True)
         elif directory is not None:
-            discard(directory / f"{newest.name}.tmp")
+            discard(tmp)
             for _, ref in new_segments.values():
                 if ref is not None:
                     discard(directory / ref.file)
@@ -524,7 +524,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     import h5py
 
     path = Path(path)
-    if path.is_dir() and path.name.endswith(".ckpt"):  # a run's checkpoint directory: its newest
+    if is_checkpoint_dir(path):  # its newest
         path = path / NEWEST
     if not path.is_file():
         raise CheckpointFileError(f"{str(path)!r} does not exist or is not a file")

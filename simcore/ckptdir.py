@@ -43,6 +43,12 @@ def checkpoint_path(out: str | os.PathLike, index: int = 0, directory: Path | No
     return (directory or checkpoint_dir(out)) / (f"checkpoint.{index}.h5" if index else NEWEST)
 
 
+def is_checkpoint_dir(path: str | os.PathLike) -> bool:
+    """True if ``path`` is a run's checkpoint directory (``<out>.ckpt/``)."""
+    path = Path(path)
+    return path.is_dir() and path.name.endswith(".ckpt")
+
+
 def existing_checkpoints(out: str | os.PathLike) -> list[Path]:
     """Checkpoint files of ``out`` on disk, newest first (an unmigrated legacy ``<out>.ckpt`` file included)."""
     directory = checkpoint_dir(out)
@@ -85,11 +91,7 @@ def created(out: Path) -> tuple[Path, bool]:
     directory = checkpoint_dir(out)
     if directory.is_dir():
         return directory, False
-    staging = directory.with_name(directory.name + ".new")
-    if staging.exists():
-        shutil.rmtree(staging)  # left by a run killed before its first checkpoint was in place
-    staging.mkdir()
-    return staging, True
+    return _fresh_staging(out), True
 
 
 def publish(out: Path, staging: Path) -> None:
@@ -100,7 +102,7 @@ def publish(out: Path, staging: Path) -> None:
 
 def remove_all(out: Path) -> None:
     """Delete every checkpoint of ``out`` and its directory (``--force``; legacy files too)."""
-    for directory in (checkpoint_dir(out), checkpoint_dir(out).with_name(checkpoint_dir(out).name + ".new")):
+    for directory in (checkpoint_dir(out), _staging(out)):
         if directory.is_dir():
             shutil.rmtree(directory)
     for path in _legacy_files(Path(out)):
@@ -116,16 +118,27 @@ def migrate_legacy(out: Path) -> bool:
     files = _legacy_files(out)
     if not files:
         return False
-    staging = checkpoint_dir(out).with_name(checkpoint_dir(out).name + ".new")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
+    staging = _fresh_staging(out)
     for path in files:
         match = _LEGACY_CHECKPOINT.fullmatch(path.name[len(out.name):])
         name = checkpoint_path(out, int(match.group(1) or 0)).name if match else path.name
         os.replace(path, staging / name)
     publish(out, staging)
     return True
+
+
+def _staging(out: Path) -> Path:
+    """Where the checkpoint directory of ``out`` is assembled before it appears: ``<out>.ckpt.new``."""
+    return checkpoint_dir(out).with_name(checkpoint_dir(out).name + ".new")
+
+
+def _fresh_staging(out: Path) -> Path:
+    """An empty staging directory of ``out`` (one left by a run killed before it was in place is removed)."""
+    staging = _staging(out)
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    return staging
 
 
 def _legacy_files(out: Path) -> list[Path]:

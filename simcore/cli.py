@@ -33,7 +33,7 @@ from . import __version__
 from ._h5 import filetype
 from .checkpoint import (FILETYPE as CHECKPOINT_FILETYPE, CheckpointError, CheckpointFileError, existing_checkpoints,
                          latest_checkpoint, read_checkpoint)
-from .ckptdir import resume_target
+from .ckptdir import is_checkpoint_dir, resume_target
 from .config import COMMON_PARAMS, ConfigError, load_toml, parse_assignment, parse_scalar, default_text
 from .engine import PartitionFailed, WorkerCrashed
 from .executors import ModelNotPicklable
@@ -46,7 +46,7 @@ from .results import ResultsFileError, open_results
 from .shm import SharedMemoryError, remove_orphans
 from .storage import EXIT_STORAGE, StorageError
 from .summary import checkpoint_json, checkpoint_summary, result_lines, results_json, results_summary
-from .until import plan_until, targets_in_force
+from .until import plan_until
 
 log = logging.getLogger("simcore")
 
@@ -250,20 +250,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """``simcore resume``: continue a run from its newest complete checkpoint (with --until: and extend it)."""
-    from .runner import extend_until, prepare_resume
+    from .runner import prepare_resume, until_met
 
     _configure_logging(args)
     plan = prepare_resume(args.target, _flag_values(args), force=args.force, model=args.model,
                           reopen=bool(args.until))
-    targets = plan_until(plan.model, plan.cfg, args.until, args.until_max) if args.until else None
+    targets = plan_until(plan.model, plan.cfg, args.until, args.until_max)
     if args.dry_run and not plan.finished:
         return _dry_run(plan.cfg, plan.out)
     if plan.finished and targets is None:
         print(f"simcore: the run has already finished; its results are in {plan.out} (nothing to do)")
         return 0
-    with targets_in_force(targets):
-        path = _continued_with_progress(args, args.force)(plan)
-    _summarise(args, extend_until(path, targets, args.model, carry_out=_continued_with_progress(args)))
+    _summarise(args, until_met(lambda: _continued_with_progress(args, args.force)(plan), targets, args.model,
+                               carry_out=_continued_with_progress(args)))
     return 0
 
 
@@ -295,14 +294,15 @@ def _execute_prepared(args: argparse.Namespace, model, cfg, out: Path, targets=N
 
     ``targets``: the run's precision targets (:mod:`simcore.until`), ``named`` its model as a resume needs it.
     """
-    from .runner import execute, extend_until
+    from .runner import execute, until_met
 
     if args.dry_run:
         return _dry_run(cfg, out)
-    with targets_in_force(targets):
-        path = _with_progress(args, model, cfg, lambda progress: execute(model, cfg, out, force=args.force,
+    def first() -> Path:
+        return _with_progress(args, model, cfg, lambda progress: execute(model, cfg, out, force=args.force,
                                                                          progress=progress))
-    _summarise(args, extend_until(path, targets, named, carry_out=_continued_with_progress(args)))
+
+    _summarise(args, until_met(first, targets, named, carry_out=_continued_with_progress(args)))
     return 0
 
 
@@ -348,7 +348,7 @@ def _summarise(args: argparse.Namespace, path: Path) -> None:
 def cmd_info(args: argparse.Namespace) -> int:
     """``simcore info``: provenance and each result as mean ± stderr (or an unfinished run's checkpoint)."""
     path = Path(args.file)
-    if path.is_dir() and path.name.endswith(".ckpt"):
+    if is_checkpoint_dir(path):
         return _checkpoint_info(args, latest_checkpoint(path))
     if filetype(path) == CHECKPOINT_FILETYPE:
         return _checkpoint_info(args, read_checkpoint(path))

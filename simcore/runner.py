@@ -18,7 +18,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from .checkpoint import Checkpoint, CheckpointFileError, CheckpointPlan, Header, existing_checkpoints, latest_checkpoint
-from .ckptdir import checkpoint_dir, migrate_legacy, remove_all
+from .ckptdir import checkpoint_dir, is_checkpoint_dir, migrate_legacy, remove_all
 from .config import RUN_SETTINGS, ConfigError, RunConfig, build_config, check_out_directory, resolve_out_path
 from .engine import BatchStart, run_batch
 from .frames import FrameStore
@@ -30,7 +30,7 @@ from .outlock import OutLock, is_claimed, lock_path, try_claim
 from .provenance import api_call, command, invoked_as, leg, legs_of
 from .results import Results, ResultsFileError, open_results, write_results
 from .storage import StorageError, describe, storage_errno
-from .until import Until, in_force, outcome_of, plan_until, targets_in_force
+from .until import Until, in_force, plan_until, targets_in_force
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +180,8 @@ def _write(model: Model, cfg: RunConfig, out: Path, tallies, legs: list[dict], f
     reduction = model.reduce(params, tallies)
     declared = {r.name: (r.units, r.doc) for r in model.results}
     until = in_force()
-    record = until.record(params[until.parameter], {name: value.estimate for name, value in reduction.results.items()}
-                          ) if until else None
+    record = until.judge(params[until.parameter], {name: value.estimate for name, value in reduction.results.items()}
+                         )[0] if until else None
     frames = _frames_of(model, cfg, out)
     trajectory = None
     if frames is not None:
@@ -268,11 +268,10 @@ def run(model: str | Model, *, force: bool = False, until: str | tuple[str, ...]
     True
     """
     model_obj, cfg, out = prepare(model, values, force)
-    targets = plan_until(model_obj, cfg, (until,) if isinstance(until, str) else tuple(until), until_max)
+    targets = plan_until(model_obj, cfg, until, until_max)
     with invoked_as(api_call("simcore.run", model, **values)):
-        with targets_in_force(targets):
-            path = execute(model_obj, cfg, out, force=force)
-        return open_results(extend_until(path, targets, resume_reference(model)))
+        return open_results(until_met(lambda: execute(model_obj, cfg, out, force=force), targets,
+                                      resume_reference(model)))
 
 
 class ResumePlan(NamedTuple):
@@ -305,7 +304,7 @@ def prepare_resume(target: str | Path, overrides: dict[str, Any], force: bool = 
     checkpoint), for precision targets to judge it (:mod:`simcore.until`).
     """
     target = Path(target)
-    if target.is_dir() and not target.name.endswith(".ckpt"):
+    if target.is_dir() and not is_checkpoint_dir(target):
         raise ConfigError(f"{str(target)!r} is a directory: give a run's checkpoints (<out>.ckpt), a checkpoint "
                           "file, or the run's results path")
     extending = any(name not in RUN_SETTINGS for name in overrides)
@@ -411,11 +410,11 @@ def _refuse_changes(checkpoint: Checkpoint, cfg: RunConfig, model: Model) -> Non
             raise ConfigError(f"{name} of a batch run grows only by a whole factor ({before[name]!r} in the "
                               f"checkpoint, {after[name]!r} asked): the partitions grow with it, each keeping its "
                               f"share, so that the result is exact; e.g. --set {name}={2 * before[name]}")
-        batch = (" (a batch run cannot be extended exactly: each partition's share of the work depends on the "
-                 "total; run the extra work as a new run with another seed)") if batch and not grows else ""
+        why = (" (a batch run cannot be extended exactly: each partition's share of the work depends on the "
+               "total; run the extra work as a new run with another seed)") if batch and not grows else ""
         grow = f"; {grows} may grow" if grows else ""
         raise ConfigError(f"{name} cannot change on resume ({before.get(name)!r} in the checkpoint, "
-                          f"{after[name]!r} asked): results would no longer be exact{batch}; only {allowed} may "
+                          f"{after[name]!r} asked): results would no longer be exact{why}; only {allowed} may "
                           f"change{grow}")
     raise ConfigError(f"{checkpoint.model}'s parameters changed since {str(checkpoint.path)!r} was written; "
                       "it cannot be continued exactly")
@@ -449,13 +448,10 @@ def resume(path: str | Path, *, force: bool = False, model: str | Model | None =
     model object (nothing a file names is imported).  ``until`` and
     ``until_max`` as for :func:`run`.
     """
-    texts = (until,) if isinstance(until, str) else tuple(until)
-    plan = prepare_resume(path, overrides, force, model, reopen=bool(texts))
-    targets = plan_until(plan.model, plan.cfg, texts, until_max) if texts else None
+    plan = prepare_resume(path, overrides, force, model, reopen=bool(until))
+    targets = plan_until(plan.model, plan.cfg, until, until_max)
     with invoked_as(api_call("simcore.resume", str(path), **overrides)):
-        with targets_in_force(targets):
-            done = continue_run(plan, force=force)
-        return open_results(extend_until(done, targets, model))
+        return open_results(until_met(lambda: continue_run(plan, force=force), targets, model))
 
 
 def resume_reference(model: str | Model) -> str | Model | None:
@@ -466,26 +462,29 @@ def resume_reference(model: str | Model) -> str | Model | None:
 def next_round(path: Path, until: Until, model: Model | None = None) -> tuple[ResumePlan, Until] | None:
     """The next round of a run with precision targets, judged from its results ``path``; None once it is done."""
     res = open_results(path)
-    record = until.record(tomllib.loads(res.config)[until.parameter], res.estimates)
+    count = tomllib.loads(res.config)[until.parameter]
+    record, grown = until.judge(count, res.estimates)
     errors = ", ".join(f"{target} (now {error:.3g})" for target, error in record["rounds"][-1]["errors"].items())
-    grown = outcome_of(record)
     if grown is None:
-        level = logging.INFO if record["outcome"] == "met" else logging.WARNING
-        log.log(level, "until %s: %s at %s = %s", errors, record["outcome"], until.parameter, until.limit
-                if record["outcome"] != "met" else record["rounds"][-1][until.parameter])
+        met = record["outcome"] == "met"
+        log.log(logging.INFO if met else logging.WARNING, "until %s: %s at %s = %s%s", errors, record["outcome"],
+                until.parameter, count, "" if met else f" (limit {until.limit})")
         return None
     log.info("until %s: %s %s", errors, record["outcome"], until.parameter)
     plan = prepare_resume(path, {until.parameter: grown}, model=model)
     return plan, dataclasses.replace(until, rounds=tuple(record["rounds"]))
 
 
-def extend_until(path: Path, until: Until | None, model: Model | None = None,
-                 carry_out: Callable[[ResumePlan], Path] = lambda plan: continue_run(plan)) -> Path:
-    """Extend the run of results ``path`` round by round until ``until`` is met or its limit reached.
+def until_met(first: Callable[[], Path], until: Until | None, model: Model | None = None,
+              carry_out: Callable[[ResumePlan], Path] = lambda plan: continue_run(plan)) -> Path:
+    """Run ``first`` (a run or a resume, writing results), then extend it round by round until ``until`` is met or
+    its limit reached; each round's results record ``until``.
 
     ``model``: a user's model (the object, or its reference) as :func:`prepare_resume` needs it; ``carry_out``
     runs one round's plan (the CLI's under a progress bar).  Returns the final results path.
     """
+    with targets_in_force(until):
+        path = first()
     while until is not None and (step := next_round(path, until, model)) is not None:
         plan, until = step
         with targets_in_force(until):

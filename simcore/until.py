@@ -23,7 +23,7 @@ import math
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .config import ConfigError
 from .stats import Estimate
@@ -88,15 +88,15 @@ class Until:
     whole_factors: bool  # a batch run: the count grows only k-fold
     rounds: tuple[dict, ...] = field(default=())
 
-    def record(self, count: float, estimates: Mapping[str, Estimate]) -> dict[str, Any]:
-        """The ``until`` record of a results file whose run has ``count`` and these estimates."""
+    def judge(self, count: float, estimates: Mapping[str, Estimate]) -> tuple[dict[str, Any], Any]:
+        """(the ``until`` record of a run with ``count`` and these estimates, the count to extend it to or None)."""
         errors = {str(t): t.error(estimates[t.result]) for t in self.targets}
         rounds = [*self.rounds, {self.parameter: count, "errors": errors}]
         missed = [t for t in self.targets if not errors[str(t)] < t.threshold]
         grown = self.next_count(count, {str(t): errors[str(t)] / t.threshold for t in missed}) if missed else None
         outcome = "met" if not missed else f"extending to {grown}" if grown is not None else "limit reached"
         return {"targets": [str(t) for t in self.targets], "limit": {self.parameter: self.limit},
-                "rounds": rounds, "outcome": outcome}
+                "rounds": rounds, "outcome": outcome}, grown
 
     def next_count(self, count: float, ratios: Mapping[str, float]):
         """The count the missed targets' ``error / bound`` ratios predict (capped at the limit); None at the limit."""
@@ -109,15 +109,6 @@ class Until:
             return None
         grown = min(count * factor, self.limit)
         return math.ceil(grown) if isinstance(count, int) else grown
-
-
-def outcome_of(record: Mapping[str, Any]):
-    """The count the next round extends to, or None when the record says the run is done."""
-    outcome = str(record["outcome"])
-    if not outcome.startswith("extending to "):
-        return None
-    text = outcome[len("extending to "):]
-    return int(text) if text.isdigit() else float(text)
 
 
 _IN_FORCE: contextvars.ContextVar[Until | None] = contextvars.ContextVar("simcore_until", default=None)
@@ -138,8 +129,8 @@ def in_force() -> Until | None:
     return _IN_FORCE.get()
 
 
-def plan_until(model, cfg, texts: list[str] | tuple[str, ...], limit: Any = None) -> Until | None:
-    """The :class:`Until` of a run of ``model`` with ``cfg`` for targets ``texts`` (None without any).
+def plan_until(model, cfg, texts: str | Sequence[str], limit: Any = None) -> Until | None:
+    """The :class:`Until` of a run of ``model`` with ``cfg`` for targets ``texts``, one or several (None without any).
 
     ConfigError, naming the option, if the model has no count to extend, the
     run writes no checkpoints (each round continues from the final one), or
@@ -149,6 +140,7 @@ def plan_until(model, cfg, texts: list[str] | tuple[str, ...], limit: Any = None
 
     if not texts:
         return None
+    texts = (texts,) if isinstance(texts, str) else tuple(texts)
     parameter = getattr(model, "extended_by", "")
     if not parameter:
         raise ConfigError(f"until: {cfg.model} cannot be extended (it declares no count to raise); "
