@@ -90,10 +90,21 @@ def uniform_pair(seed, stream, counter):
 
 
 @numba.njit(inline="always", **JIT_FLAGS)
+def _word_uniform(word):
+    """``word * 2**-32`` exactly, for a word < 2**32 carried in a uint64.
+
+    Converted through a signed 32-bit integer, which SIMD units convert to
+    double (AVX2 has no unsigned 64-bit conversion; the direct one runs
+    scalar and made pi's darts 1.4 times slower).
+    """
+    return (np.float64(np.int32(np.int64(word) - 2147483648)) + 2147483648.0) * _TWO_M32
+
+
+@numba.njit(inline="always", **JIT_FLAGS)
 def uniform_quad32(seed, stream, counter):
-    """Four doubles uniform on [0, 1) with 32 random bits each (for cheap darts)."""
+    """Four doubles uniform on [0, 1) with 32 random bits each (for cheap darts): word * 2**-32."""
     r0, r1, r2, r3 = random_words(seed, stream, counter)
-    return r0 * _TWO_M32, r1 * _TWO_M32, r2 * _TWO_M32, r3 * _TWO_M32
+    return _word_uniform(r0), _word_uniform(r1), _word_uniform(r2), _word_uniform(r3)
 
 
 @numba.njit(inline="always", **JIT_FLAGS)

@@ -89,3 +89,21 @@ def test_exponential_and_isotropic_helpers_have_the_right_moments():
     np.testing.assert_allclose(np.linalg.norm(d, axis=1), 1.0, rtol=1e-12)
     assert np.all(np.abs(d.mean(axis=0)) < 5 * np.sqrt(1 / 3 / len(d)))
 
+
+
+@numba.njit
+def _word_uniforms(words):
+    out = np.empty(words.shape[0])
+    for i in range(words.shape[0]):
+        out[i] = rng._word_uniform(words[i])
+    return out
+
+
+def test_uniform_quad32_is_each_word_times_two_to_minus_32():
+    """The signed-conversion path of uniform_quad32 is exact: word * 2**-32 for every word, edges included."""
+    edges = np.array([0, 1, 2**31 - 1, 2**31, 2**31 + 1, 2**32 - 2, 2**32 - 1], dtype=np.uint64)
+    words = np.concatenate([edges, np.random.default_rng(5).integers(0, 2**32, 10_000, dtype=np.uint64)])
+    np.testing.assert_array_equal(_word_uniforms(words), words.astype(np.float64) / 2**32)
+    first = numba.njit(lambda: rng.uniform_quad32(np.uint64(3), np.uint64(4), np.uint64(5)))()
+    words = numba.njit(lambda: rng.random_words(np.uint64(3), np.uint64(4), np.uint64(5)))()
+    assert first == tuple(float(w) / 2**32 for w in words)

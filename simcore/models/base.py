@@ -102,6 +102,20 @@ class SeriesValue(NamedTuple):
     column_units: tuple[str, ...] = ()
 
 
+class Intensity(NamedTuple):
+    """What one natural unit of a kernel (a flip, a dart, a pair, an atom-step) costs the machine.
+
+    ``flops``: double-precision operations (an FMA is 2; a divide, square root
+    or logarithm counts as the operations it replaces: 1, 1, about 20);
+    ``bytes``: bytes read and written; ``philox``: Philox4x32-10 calls.
+    :func:`simcore.testing.limits.roofline` divides a measured rate by the
+    machine's ceilings with these.
+    """
+    flops: float = 0.0
+    bytes: float = 0.0
+    philox: float = 0.0
+
+
 class Reduction(NamedTuple):
     """Everything a model derives from the reduced tallies."""
 
@@ -140,6 +154,10 @@ class BatchModel:
     ``rate(p)``: the unit of the model's natural speed and how many of it one
     work item is, e.g. ``("flips", L**dim)`` for an Ising sweep; the progress
     bar shows that rate (default: ``work_unit`` per second).
+
+    ``intensity(p)``: optional, the :class:`Intensity` of one natural unit of
+    ``rate`` (flops, bytes, Philox calls), by which a benchmark reports the
+    kernel's fraction of the machine's limits (:mod:`simcore.testing.limits`).
     """
 
     name: str
@@ -160,6 +178,7 @@ class BatchModel:
     rate: Callable[[Mapping[str, Any]], tuple[str, float]] | None = None
     cost: Callable[[Mapping[str, Any]], float] | None = None
     extended_by: str = ""  # the work count a resume may multiply, with the partitions
+    intensity: Callable[[Mapping[str, Any]], Intensity] | None = None
     driver: str = field(default="batch", init=False)
 
     def param(self, name: str) -> Param:
@@ -240,7 +259,7 @@ class LockstepModel:
     * ``extended_by``       -- the parameter of the run's length (sweeps, steps, t_end) that
       ``simcore resume FILE --set NAME=larger`` may raise: the longer run is bitwise the run that
       asked for it from the start, as each step draws its random numbers by step, never by leg
-    * ``rate(p)``           -- as for :class:`BatchModel`
+    * ``rate(p)``, ``intensity(p)`` -- as for :class:`BatchModel`
     """
 
     name: str
@@ -268,6 +287,7 @@ class LockstepModel:
     extended_by: str = ""  # the parameter of the run's length that simcore resume --set may raise
     rate: Callable[[Mapping[str, Any]], tuple[str, float]] | None = None
     cost: Callable[[Mapping[str, Any]], float] | None = None
+    intensity: Callable[[Mapping[str, Any]], Intensity] | None = None
     driver: str = field(default="lockstep", init=False)
 
     def work(self, p: Mapping[str, Any]) -> int:

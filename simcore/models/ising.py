@@ -26,7 +26,7 @@ import numpy as np
 from ..blocking import block_means, blocking, jackknife
 from ..stats import Estimate
 from . import ising_kernels as kernels
-from .base import LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue
+from .base import Intensity, LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue
 
 #: Onsager's critical temperature of the square lattice, 2 / ln(1 + sqrt 2) [J/k_B].
 ONSAGER_TC = 2 / math.log(1 + math.sqrt(2))
@@ -58,8 +58,9 @@ def _phase(p, seed, step, phase, spins, row_start, row_stop) -> None:
 
 
 def _measure(p, spins, row_start, row_stop, out) -> None:
-    out[_ENERGY] = kernels.energy(spins, p["h"], row_start, row_stop)
-    out[_MAGNETIZATION] = kernels.magnetization(spins, row_start, row_stop)
+    bonds, magnetization = kernels.bonds_and_magnetization(spins, row_start, row_stop)
+    out[_ENERGY] = kernels.energy_of(bonds, magnetization, p["h"])
+    out[_MAGNETIZATION] = magnetization
 
 
 def _reduce(p, sums: np.ndarray) -> Reduction:
@@ -110,6 +111,16 @@ def _check(p) -> None:
 SECONDS_PER_SITE_SWEEP = 1.3e-9
 
 
+def flip_intensity(dim: int) -> Intensity:
+    """A flip attempt: a quarter of a Philox call (one 32-bit word); no floating point.
+
+    Bytes: each half-sweep reads a line and its 2*(dim-1) neighbour lines and
+    writes the line back, i.e. 2*dim bytes per site, and updates half the
+    sites: 4*dim bytes per attempt (from cache for lattices that fit in it).
+    """
+    return Intensity(bytes=4.0 * dim, philox=0.25)
+
+
 def _cost(p) -> float:
     """Estimated seconds of the whole run on one core (for ``workers = auto``)."""
     return (p["thermalize"] + p["sweeps"]) * p["L"] ** p["dim"] * SECONDS_PER_SITE_SWEEP
@@ -121,8 +132,7 @@ def _warm() -> None:
         kernels.hot_start(spins, np.uint64(1), 0, 2)
         kernels.cold_start(spins, 0, 2)
         kernels.half_sweep(spins, 0, 0, 2, np.uint64(1), np.uint64(0), _bounds(2.0, 0.0, dim, "metropolis"))
-        kernels.energy(spins, 0.0, 0, 2)
-        kernels.magnetization(spins, 0, 2)
+        kernels.energy_of(*kernels.bonds_and_magnetization(spins, 0, 2), 0.0)
 
 
 MODEL = LockstepModel(
@@ -163,6 +173,7 @@ MODEL = LockstepModel(
     rate=lambda p: ("flips", p["L"] ** p["dim"]),  # attempted spin flips: G flips/s = flips/ns
     check=_check,
     cost=_cost,
+    intensity=lambda p: flip_intensity(p["dim"]),
     reference_lines=lambda p: {"T": (ONSAGER_TC, "Onsager Tc")} if p["dim"] == 2 else {},
     references=(f"Onsager: Tc = 2/ln(1+sqrt 2) = {ONSAGER_TC!r}; 3D: Kc = 0.221654626",
                 "exact enumeration of the periodic 4 x 4 lattice (all 2^16 states): <E>/N, <|m|>, U4"),

@@ -49,7 +49,7 @@ import numpy as np
 from ..blocking import blocking
 from . import lj_kernels as kernels
 from . import lj_lists
-from .base import LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue, Trajectory, fold_into_box
+from .base import Intensity, LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue, Trajectory, fold_into_box
 from .lammps_data import read_data
 
 #: Rows of the state array (WIDTH + chain - 1, N), one column per atom: each quantity of all atoms is contiguous.
@@ -277,6 +277,25 @@ def _check(p) -> None:
 SECONDS_PER_ATOM_STEP = 220e-9
 
 
+def listed_pairs_per_atom(p) -> float:
+    """Neighbours within cutoff + skin of an atom at the mean density: 4/3 pi (rc + skin)^3 rho (full lists)."""
+    return 4.0 / 3.0 * math.pi * (p["cutoff"] + p["skin"]) ** 3 * p["density"]
+
+
+#: A listed pair of the force loop: 3 differences, r^2 (5), the cutoff test, 1/r^2 (1), r^-6 (2), the force
+#: factor (4) and 3 FMAs (6): 21 flops; the neighbour's index (4 bytes) and position (24 bytes).
+LISTED_PAIR = Intensity(flops=21, bytes=28)
+#: An atom's velocity-Verlet update: two half kicks and a drift (about 18 flops, 96 bytes of x, v, f).
+ATOM_UPDATE = Intensity(flops=18, bytes=96)
+
+
+def _intensity(p) -> Intensity:
+    """Per atom-step: the force loop over the listed pairs and the integrator (list builds not counted)."""
+    pairs = listed_pairs_per_atom(p)
+    return Intensity(flops=LISTED_PAIR.flops * pairs + ATOM_UPDATE.flops,
+                     bytes=LISTED_PAIR.bytes * pairs + ATOM_UPDATE.bytes)
+
+
 def _cost(p) -> float:
     """Estimated seconds of the whole run on one core (for ``workers = auto``)."""
     return (p["thermalize"] + p["steps"]) * atoms(p) * SECONDS_PER_ATOM_STEP
@@ -346,6 +365,7 @@ MODEL = LockstepModel(
     reduce=_reduce,
     warm=_warm,
     cost=_cost,
+    intensity=_intensity,
     check=_check,
     rate=lambda p: ("atom-steps", atoms(p)),
     trajectory=lambda p: (Trajectory(p["trajectory_every"], p["dt"], np.full(3, box_side(p)), _positions)

@@ -48,7 +48,7 @@ import numpy as np
 
 from ..stats import Estimate
 from . import nbody_kernels as kernels
-from .base import LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue
+from .base import Intensity, LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue
 
 #: Substep weights of each integrator (fractions of dt).
 _W1 = 1.0 / (2.0 - 2.0 ** (1.0 / 3.0))
@@ -186,6 +186,11 @@ def _check(p) -> None:
 SECONDS_PER_PAIR = 0.9e-9
 
 
+#: An ordered pair (i, j): 3 differences, r^2 (5), a square root and a divide (1 each), r^-3 (2), the
+#: mass (1), the acceleration (3 FMAs, 6); j's position and mass, 32 bytes, read from cache.
+PAIR = Intensity(flops=19, bytes=32)
+
+
 def _cost(p) -> float:
     """Estimated seconds of the whole run on one core (for ``workers = auto``): force evaluations only."""
     bodies = _body_count(p)
@@ -235,6 +240,7 @@ MODEL = LockstepModel(
     reduce=_reduce,
     warm=_warm,
     cost=_cost,
+    intensity=lambda p: PAIR,
     check=_check,
     rate=lambda p: ("pairs", _body_count(p) * (_body_count(p) - 1) * len(WEIGHTS[p["integrator"]])),
     references=("pythagorean: E = -769/60; kepler: period 2 pi / sqrt(1.001), energy bounded (symplectic)",),

@@ -17,7 +17,7 @@ import numpy as np
 from .._jit import JIT_FLAGS
 from ..rng import uniform_quad32
 from ..stats import Estimate, iid_mean_stderr, sum_rows
-from .base import BatchModel, Param, Reduction, Result, ResultValue, partition_share, partitions_for
+from .base import BatchModel, Intensity, Param, Reduction, Result, ResultValue, partition_share, partitions_for
 
 _SAMPLES, _HITS = 0, 1
 TALLY_COLUMNS = ("samples", "hits")
@@ -63,6 +63,10 @@ def _default_partitions(p) -> int:
 SECONDS_PER_DART = 1.1e-9
 
 
+#: A dart: half a Philox call; two scalings, two squares and a sum.
+DART = Intensity(flops=5, philox=0.5)
+
+
 def _cost(p) -> float:
     """Estimated seconds of the whole run on one core (for ``workers = auto``)."""
     return p["samples"] * SECONDS_PER_DART
@@ -86,6 +90,7 @@ MODEL = BatchModel(
     reduce=_reduce,
     warm=_warm,
     cost=_cost,
+    intensity=lambda p: DART,
     reference_lines=lambda p: {"pi": (math.pi, "exact pi")},
     references=(f"exact pi = {math.pi!r}; standard error 1.6422/sqrt(samples)",),
 )

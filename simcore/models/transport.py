@@ -27,7 +27,7 @@ import numpy as np
 from .._jit import JIT_FLAGS
 from ..rng import exponential, isotropic_cosine, uniform_pair
 from ..stats import Estimate, iid_mean_stderr, sum_rows
-from .base import BatchModel, Param, Reduction, Result, ResultValue, SeriesValue, partition_share, partitions_for
+from .base import BatchModel, Intensity, Param, Reduction, Result, ResultValue, SeriesValue, partition_share, partitions_for
 
 #: Depth covered by the collision-density bins in a half-space [mean free paths].
 HALF_SPACE_TALLY_DEPTH = 20.0
@@ -146,9 +146,23 @@ def _cost(p) -> float:
     to collide before leaving (exact for c = 0 and an infinite medium, an
     overestimate otherwise), capped at 10^4.
     """
+    return p["histories"] * (SECONDS_PER_HISTORY + SECONDS_PER_COLLISION * collisions_per_history(p))
+
+
+def collisions_per_history(p) -> float:
+    """Estimated collisions per history: q / (1 - c q), q = 1 - exp(-thickness), capped at 10^4 (see _cost)."""
     q = -math.expm1(-p["thickness"])
-    collisions = min(1e4, q / max(1e-4, 1.0 - p["scatter_ratio"] * q))
-    return p["histories"] * (SECONDS_PER_HISTORY + SECONDS_PER_COLLISION * collisions)
+    return min(1e4, q / max(1e-4, 1.0 - p["scatter_ratio"] * q))
+
+
+#: A flight: two Philox calls (distance and outcome, then the new direction) and a logarithm (about 20 flops).
+FLIGHT = Intensity(flops=30, philox=2)
+
+
+def _intensity(p) -> Intensity:
+    """Per history: one flight more than the estimated collisions."""
+    flights = 1.0 + collisions_per_history(p)
+    return Intensity(flops=FLIGHT.flops * flights, philox=FLIGHT.philox * flights)
 
 
 def _warm() -> None:
@@ -187,6 +201,7 @@ MODEL = BatchModel(
     reduce=_reduce,
     warm=_warm,
     cost=_cost,
+    intensity=_intensity,
     references=(
         "pure absorber, normal incidence: transmission = exp(-thickness)",
         "rod model, half-space: reflection = (1-k)/(1+k), k = sqrt(1-c)",
