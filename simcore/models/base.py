@@ -107,7 +107,9 @@ class Intensity(NamedTuple):
 
     ``flops``: double-precision operations (an FMA is 2; a divide, square root
     or logarithm counts as the operations it replaces: 1, 1, about 20);
-    ``bytes``: bytes read and written; ``philox``: Philox4x32-10 calls.
+    ``bytes``: bytes streamed from beyond the core's own L1 and L2 (data reused
+    from them, as a block of bodies or an atom's neighbours, is not counted:
+    the triad ceiling is main memory's); ``philox``: Philox4x32-10 calls.
     :func:`simcore.testing.limits.roofline` divides a measured rate by the
     machine's ceilings with these.
     """

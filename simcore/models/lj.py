@@ -283,8 +283,9 @@ def listed_pairs_per_atom(p) -> float:
 
 
 #: A listed pair of the force loop: 3 differences, r^2 (5), the cutoff test, 1/r^2 (1), r^-6 (2), the force
-#: factor (4) and 3 FMAs (6): 21 flops; the neighbour's index (4 bytes) and position (24 bytes).
-LISTED_PAIR = Intensity(flops=21, bytes=28)
+#: factor (4) and 3 FMAs (6): 21 flops; the neighbour's index, 4 bytes, streamed from the list (its position is
+#: gathered from cache: the neighbours of an atom are the neighbours of the atoms before it).
+LISTED_PAIR = Intensity(flops=21, bytes=4)
 #: An atom's velocity-Verlet update: two half kicks and a drift (about 18 flops, 96 bytes of x, v, f).
 ATOM_UPDATE = Intensity(flops=18, bytes=96)
 
