@@ -138,7 +138,7 @@ def test_ising_run_measuring_every_sweep(simcore_benchmark):
     """The model as a serial run does it, L = 1024, every sweep measured, against its kernel alone."""
     size = 1024 if simcore_benchmark.enabled else 32
     params = dict(L=size, T=2.269, sweeps=10**9, thermalize=0)
-    rate = simcore_benchmark("ising", params, steps=5, measure=True)
+    rate = simcore_benchmark("ising", params, steps=5, measure=True, rounds=10)
     kernel = simcore_benchmark.baseline(_sweeper(_hot_lattice(size, 2), 1 / 2.269), unit="flips",
                                         per_call=size * size, rounds=30, name="kernel")
     if rate is not None:
