@@ -117,6 +117,10 @@ class Intensity(NamedTuple):
     bytes: float = 0.0
     philox: float = 0.0
 
+    def scaled(self, factor: float) -> "Intensity":
+        """``factor`` units' worth: every count times ``factor``."""
+        return Intensity(*(count * factor for count in self))
+
 
 class Reduction(NamedTuple):
     """Everything a model derives from the reduced tallies."""

@@ -312,14 +312,22 @@ def _dot(a, b):
     return np.int64(total)
 
 
+@numba.njit(inline="always", **JIT_FLAGS)
+def _line_sum(line):
+    """sum_j line[j] of an int8 line, summed in int32 as :func:`_dot`, as int64."""
+    total = np.int32(0)
+    for j in range(line.shape[0]):
+        total += np.int32(line[j])
+    return np.int64(total)
+
+
 @numba.njit(**JIT_FLAGS)
 def magnetization(spins, row_start, row_stop):
     """Sum of the spins in rows [row_start, row_stop) of the first axis [dimensionless], as int64."""
     lines, first_line, stop_line = _lines(spins, row_start, row_stop)
     total = 0
     for line in lines[first_line:stop_line]:
-        for j in range(line.shape[0]):
-            total += np.int64(line[j])
+        total += _line_sum(line)
     return total
 
 
@@ -343,10 +351,7 @@ def bonds_and_magnetization(spins, row_start, row_stop):
         bonds += _dot(line[:-1], line[1:]) + np.int64(line[size - 1]) * np.int64(line[0])
         for a in range(dim - 1):
             bonds += _dot(line, lines[neighbours[2 * a]])
-        line_sum = np.int32(0)
-        for j in range(size):
-            line_sum += np.int32(line[j])
-        total += np.int64(line_sum)
+        total += _line_sum(line)
     return bonds, total
 
 

@@ -292,9 +292,8 @@ ATOM_UPDATE = Intensity(flops=18, bytes=96)
 
 def _intensity(p) -> Intensity:
     """Per atom-step: the force loop over the listed pairs and the integrator (list builds not counted)."""
-    pairs = listed_pairs_per_atom(p)
-    return Intensity(flops=LISTED_PAIR.flops * pairs + ATOM_UPDATE.flops,
-                     bytes=LISTED_PAIR.bytes * pairs + ATOM_UPDATE.bytes)
+    pairs = LISTED_PAIR.scaled(listed_pairs_per_atom(p))
+    return Intensity(flops=pairs.flops + ATOM_UPDATE.flops, bytes=pairs.bytes + ATOM_UPDATE.bytes)
 
 
 def _cost(p) -> float:

@@ -161,8 +161,7 @@ FLIGHT = Intensity(flops=30, philox=2)
 
 def _intensity(p) -> Intensity:
     """Per history: one flight more than the estimated collisions."""
-    flights = 1.0 + collisions_per_history(p)
-    return Intensity(flops=FLIGHT.flops * flights, philox=FLIGHT.philox * flights)
+    return FLIGHT.scaled(1.0 + collisions_per_history(p))
 
 
 def _warm() -> None:

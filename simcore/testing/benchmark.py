@@ -22,14 +22,13 @@ calls return None.
 """
 from __future__ import annotations
 
-import time
 from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
 from ..models import get_model
 from ..models.base import BatchModel, Intensity, Model, progress_rate
-from .limits import Roofline, machine_limits, roofline
+from .limits import Roofline, fastest_seconds, machine_limits, roofline
 
 
 class Rate(NamedTuple):
@@ -38,10 +37,6 @@ class Rate(NamedTuple):
     per_second: float
     seconds: float
     roofline: Roofline | None = None
-
-    def per_ns(self) -> float:
-        """The rate in units per nanosecond (flips/ns, G darts/s)."""
-        return self.per_second / 1e9
 
     def ns_per_unit(self) -> float:
         """Nanoseconds per unit (ns/pair, ns/atom-step)."""
@@ -104,13 +99,7 @@ class SimcoreBenchmark:
         ``<name>_rate``.  For a reference (a plain njit loop, numpy) in the same session as the benchmark."""
         if not self.enabled:
             return None
-        function(*args)
-        best = float("inf")
-        for _ in range(rounds):
-            start = time.perf_counter()
-            function(*args)
-            best = min(best, time.perf_counter() - start)
-        return self._record(f"{name}_", unit, per_call, best, None)
+        return self._record(f"{name}_", unit, per_call, fastest_seconds(function, *args, rounds=rounds), None)
 
     def _record(self, prefix: str, unit: str, per_call: float, seconds: float, intensity: Intensity | None) -> Rate:
         rate = Rate(unit, per_call / seconds, seconds,

@@ -84,7 +84,7 @@ def _philox_calls(seed, calls):
     return folded
 
 
-def _fastest(function, *args, rounds: int = 5) -> float:
+def fastest_seconds(function, *args, rounds: int = 5) -> float:
     """Seconds of the fastest of ``rounds`` calls, after one call that compiles or loads the kernel."""
     function(*args)
     best = float("inf")
@@ -99,10 +99,10 @@ def measure_limits(rounds: int = 5) -> MachineLimits:
     """Measure the three ceilings now, fastest of ``rounds`` each (about 1.5 s in all)."""
     passes = 200_000
     lanes = np.ones(_FMA_LANES)
-    fma_seconds = _fastest(_fma_passes, passes, 0.9999999, 1e-7, lanes, rounds=rounds)
+    fma_seconds = fastest_seconds(_fma_passes, passes, 0.9999999, 1e-7, lanes, rounds=rounds)
     a, b, c = np.zeros(_TRIAD_ELEMENTS), np.ones(_TRIAD_ELEMENTS), np.ones(_TRIAD_ELEMENTS)
-    triad_seconds = _fastest(_triad, a, b, c, 3.0, rounds=rounds)
-    philox_seconds = _fastest(_philox_calls, np.uint64(1), _PHILOX_CALLS, rounds=rounds)
+    triad_seconds = fastest_seconds(_triad, a, b, c, 3.0, rounds=rounds)
+    philox_seconds = fastest_seconds(_philox_calls, np.uint64(1), _PHILOX_CALLS, rounds=rounds)
     return MachineLimits(
         flops_per_s=2.0 * _FMA_CHAIN * _FMA_LANES * passes / fma_seconds,
         bytes_per_s=24.0 * _TRIAD_ELEMENTS / triad_seconds,

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from simcore.models import ising, ising_kernels, lj, nbody, nbody_kernels, pi, transport
-from simcore.models.base import Intensity
 from simcore.testing.benchmark import assert_rate
 
 from ..support import lammps_in_lj as lammps_in_lj_support
@@ -58,9 +57,7 @@ def _bench_transport(simcore_benchmark, histories, thickness, c, bins=50):
     assert row[transport._HISTORIES] == histories
     assert row[transport._REFLECTED:transport._BINS].sum() == histories
     collisions = row[transport._BINS:transport._BINS + bins].sum()
-    flights_per_collision = (collisions + histories) / collisions
-    per_collision = Intensity(flops=transport.FLIGHT.flops * flights_per_collision,
-                              philox=transport.FLIGHT.philox * flights_per_collision)
+    per_collision = transport.FLIGHT.scaled((collisions + histories) / collisions)  # flights per collision
     rate = simcore_benchmark.kernel(transport.MODEL.run_partition, (p, 1, 0, 1, np.zeros_like(row)),
                                     unit="collisions", per_call=collisions, intensity=per_collision)
     if rate is not None:
@@ -263,9 +260,8 @@ def test_lj_forces(simcore_benchmark, lammps_in_lj, energies):
     args = (state[lj.X], lj.box_side(p), p["cutoff"], p["cutoff"] + p["skin"], 0.0, energies, lists, state[lj.F],
             state[lj.ENERGY], state[lj.VIRIAL])
     pairs = listed / atoms
-    intensity = Intensity(flops=lj.LISTED_PAIR.flops * pairs, bytes=lj.LISTED_PAIR.bytes * pairs)
-    rate = simcore_benchmark.kernel(lj_kernels.forces, args, unit="atom-steps", per_call=atoms, intensity=intensity,
-                                    rounds=10)
+    rate = simcore_benchmark.kernel(lj_kernels.forces, args, unit="atom-steps", per_call=atoms,
+                                    intensity=lj.LISTED_PAIR.scaled(pairs), rounds=10)
     assert np.all(np.isfinite(state[lj.F]))
     if rate is None:
         return
