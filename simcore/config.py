@@ -236,16 +236,27 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _check_mpi(model: Model) -> None:
-    """Refuse the MPI executor where it cannot run: no mpi4py, a lockstep model, mpiexec without mpi4py.futures."""
+def _check_mpi(model: Model, partitions: int) -> None:
+    """Refuse the MPI executor where it cannot run: no mpi4py, a lockstep model without a halo, a launch
+    that does not fit the model's driver, more ranks than partitions."""
     from . import mpi
 
     if not mpi.available():
-        raise ConfigError("executor 'mpi' needs mpi4py and an MPI library: pip install -e '.[mpi]'")
-    if isinstance(model, LockstepModel):
-        raise ConfigError(f"executor 'mpi' runs batch models and sweeps; {model.name} is a lockstep model, whose "
-                          "workers share one state in memory: use executor process or thread")
+        raise ConfigError("executor 'mpi' needs mpi4py and an MPI library: pip install -e '.[mpi]' "
+                          "(or pip install mpi4py mpich)")
     size = mpi.launched_world_size()
+    if isinstance(model, LockstepModel):
+        if model.halo is None:
+            raise ConfigError(f"executor 'mpi' runs lockstep models that declare a halo (ising, nbody); "
+                              f"{model.name} does not, its workers share one state in memory: use executor "
+                              "process or thread")
+        if mpi.serving_ranks():
+            raise ConfigError(f"{model.name} is a lockstep model, whose ranks all compute: start it as "
+                              f"'mpiexec -n {size} python -m simcore ...', without '-m mpi4py.futures'")
+        if size > partitions:
+            raise ConfigError(f"partitions must be at least the {size} MPI ranks (each rank owns whole "
+                              f"partitions; got {partitions})")
+        return
     if size > 1 and not mpi.serving_ranks():
         raise ConfigError(f"simcore was started by an MPI launcher as one of {size} processes: start it as "
                           f"'mpiexec -n {size} python -m mpi4py.futures -m simcore ...' so that rank 0 runs "
@@ -300,7 +311,7 @@ def build_config(model: Model, values: Mapping[str, Any], model_ref: str | None 
                           f"stopped, a lockstep step has no single owner); got executor {resolved['executor']!r} "
                           f"for {model.name}")
     if resolved["executor"] == "mpi":
-        _check_mpi(model)
+        _check_mpi(model, resolved["partitions"])
     out = resolved["out"]
     if out is not None and not out.strip():
         raise ConfigError("out must be a file path (got an empty string)")

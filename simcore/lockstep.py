@@ -106,27 +106,31 @@ def run_lockstep_task(model_ref: str, params: dict, seed: int, party: int, parts
 
 def advance(model: LockstepModel, params: dict, seed: int, parts, first_step: int, stop_step: int,
             measured_from: int, state: np.ndarray, sums: np.ndarray, wait: Callable[[], Any],
-            at: list[int] | None = None) -> None:
+            at: list[int] | None = None, origin: int | None = None, first_part: int = 0) -> None:
     """Steps [first_step, stop_step) of ``parts`` ((partition, row_start, row_stop) triples).
 
     The measurement after a step s >= ``measured_from`` goes to
-    ``sums[s - max(first_step, measured_from), partition]``: the rows of
-    ``sums`` are the measured steps of this call.  ``wait()`` is called after
-    every phase and every measurement (the barrier; a no-op when one process
-    owns every partition).  ``at[0]`` tracks the partition being worked on,
-    to name it if the model raises.
+    ``sums[s - max(first_step, measured_from), partition - first_part]``:
+    the rows of ``sums`` are the measured steps of this call.  ``wait()`` is
+    called after every phase and every measurement (the barrier, or the halo
+    exchange; a no-op when one process owns every partition).  ``origin``:
+    ``state`` is a window of the state's rows starting at row ``origin``
+    (:class:`~simcore.models.base.Halo`), passed on to the model; None for
+    the whole state.  ``at[0]`` tracks the partition being worked on, to name
+    it if the model raises.
     """
     at = at if at is not None else [0]
     phases = model.phase_count(params)
     first_row = max(first_step, measured_from)
+    window = () if origin is None else (origin,)
     for step in range(first_step, stop_step):
         for phase in range(phases):
             for at[0], start, stop in parts:
-                model.phase(params, seed, step, phase, state, start, stop)
+                model.phase(params, seed, step, phase, state, start, stop, *window)
             wait()
         if step >= measured_from:
             for at[0], start, stop in parts:
-                model.measure(params, state, start, stop, sums[step - first_row, at[0]])
+                model.measure(params, state, start, stop, sums[step - first_row, at[0] - first_part], *window)
             wait()
 
 
@@ -161,50 +165,82 @@ def run_lockstep(model: LockstepModel, cfg: RunConfig, *, stop: StopFlag | None 
     stop = stop or StopFlag()
     params = dict(cfg.params)
     steps, measured_from = model.steps(params), model.measured_from(params)
-    rows = partition_rows(model.rows(params), cfg.partitions)
     remaining = 1.0 - (start.step / steps if start is not None else 0.0)
     kind, workers, _ = choose(model, cfg, remaining)
     started = time.perf_counter()
     model.warm()
+    measured = np.zeros((steps - measured_from, len(model.observables)))
+    if start is not None:
+        done = max(0, start.step - measured_from)
+        measured[:done] = start.sums[:done]
+    writer = checkpoints.writer() if checkpoints else None
+    loop_args = (cfg, model, measured, stop, progress, writer, checkpoints, frames)
+    with writer or nullcontext():
+        if kind == "mpi":
+            workers = _run_on_ranks(workers, start, loop_args)
+        else:
+            _run_in_shared_memory(kind, workers, start, loop_args)
+    return RunOutcome(measured, time.perf_counter() - started, workers, kind, writer.last_written if writer else None,
+                      writer.stats if writer else None)
+
+
+def _run_in_shared_memory(kind: str, workers: int, start: LockstepStart | None, loop_args: tuple) -> None:
+    """The run on a pool whose workers share the state (module docstring)."""
+    cfg, model = loop_args[:2]
+    params = dict(cfg.params)
+    rows = partition_rows(model.rows(params), cfg.partitions)
     with SharedArena() as arena:
         state = arena.create("state", model.state_shape(params), model.state_dtype)
         buffer = arena.create("observables", (ROUND_STEPS_MAX, cfg.partitions, len(model.observables)))
-        measured = np.zeros((steps - measured_from, len(model.observables)))
         if start is None:
             for first, last in rows:
                 model.init(params, cfg.seed, state, first, last)
         else:
             state[...] = start.state
-            done = max(0, start.step - measured_from)
-            measured[:done] = start.sums[:done]
         slots = (arena.create("barrier", *barrier_counters(workers))
                  if kind == "process" and SPIN_SUPPORTED else None)
-        writer = checkpoints.writer() if checkpoints else None
-        with writer or nullcontext(), lockstep_executor(kind, workers, arena.specs, slots) as (executor,
-                                                                                                        barrier):
-            log.info("%s: %d steps from step %d, %d partitions on %d %s worker(s)", model.name, steps,
-                     start.step if start else 0, cfg.partitions, workers, executor.kind)
-            loop = _LockstepLoop(executor, barrier, cfg, model, arena.arena_id, state, buffer, measured, rows,
-                                 workers, stop, progress, writer, checkpoints, frames)
+        with lockstep_executor(kind, workers, arena.specs, slots) as (executor, barrier):
+            _log_start(model, cfg, start, workers, executor.kind)
+            loop = _LockstepLoop(executor, buffer, *loop_args, state=state, barrier=barrier,
+                                 arena_id=arena.arena_id, rows=rows, workers=workers)
             loop.run(start.step if start else None)
         del state, buffer, slots, loop, barrier  # views of shared memory: gone before the arena closes
-    return RunOutcome(measured, time.perf_counter() - started, workers, kind, writer.last_written if writer else None,
-                      writer.stats if writer else None)
+
+
+def _run_on_ranks(workers: int, start: LockstepStart | None, loop_args: tuple) -> int:
+    """The run on MPI ranks, each holding its rows and their halo (:mod:`simcore.distributed`); the rank count."""
+    from .mpi import lockstep_leader  # mpi4py only when asked for
+
+    cfg, model = loop_args[:2]
+    buffer = np.zeros((ROUND_STEPS_MAX, cfg.partitions, len(model.observables)))
+    with lockstep_leader(workers) as leader:
+        leader.start(cfg.model, dict(cfg.params), cfg.seed, cfg.partitions, start.state if start else None)
+        _log_start(model, cfg, start, leader.workers, "mpi")
+        _RanksLoop(leader, buffer, *loop_args).run(start.step if start else None)
+        for rank, rows, state_bytes, sent in leader.footprints():
+            log.info("rank %d: rows [%d, %d) of the state, %d bytes of it held (halo included), %.0f bytes "
+                     "sent a step", rank, *rows, state_bytes, sent)
+        return leader.workers
+
+
+def _log_start(model: LockstepModel, cfg: RunConfig, start: LockstepStart | None, workers: int, kind: str) -> None:
+    log.info("%s: %d steps from step %d, %d partitions on %d %s worker(s)", model.name, model.steps(dict(cfg.params)),
+             start.step if start else 0, cfg.partitions, workers, kind)
 
 
 class _LockstepLoop:
     """The round / checkpoint loop of one lockstep run (module docstring)."""
 
-    def __init__(self, executor, barrier, cfg: RunConfig, model: LockstepModel, arena_id: str, state, buffer,
-                 measured, rows: list[tuple[int, int]], workers: int, stop: StopFlag, progress, writer, plan,
-                 frames: FrameStore | None) -> None:
+    def __init__(self, executor, buffer, cfg: RunConfig, model: LockstepModel, measured, stop: StopFlag, progress,
+                 writer, plan, frames: FrameStore | None, *, state=None, barrier=None, arena_id: str = "",
+                 rows: list[tuple[int, int]] = (), workers: int = 1) -> None:
         self.executor, self.barrier = executor, barrier
         self.cfg, self.arena_id = cfg, arena_id
         self.params = dict(cfg.params)
         self.state, self.buffer, self.measured = state, buffer, measured
         self.steps, self.measured_from = model.steps(self.params), model.measured_from(self.params)
         groups = np.array_split(np.arange(cfg.partitions), workers)
-        self.groups = [[(int(k), *rows[k]) for k in group] for group in groups]
+        self.groups = [[(int(k), *rows[k]) for k in group] for group in groups] if rows else []
         self.stop, self.progress, self.writer, self.plan = stop, progress, writer, plan
         self.trigger = plan.trigger() if plan else None
         self.started = time.perf_counter()
@@ -265,7 +301,12 @@ class _LockstepLoop:
 
     def _record_frame(self) -> None:
         """Write the positions of this step, folded into the box (between rounds: no worker moves them)."""
-        self.frames.write(self.step, fold_into_box(self.trajectory.positions(self.state), self.trajectory.box))
+        self.frames.write(self.step, fold_into_box(self.trajectory.positions(self._whole_state()),
+                                                   self.trajectory.box))
+
+    def _whole_state(self) -> np.ndarray:
+        """A copy of the whole state, between rounds."""
+        return self.state.copy()
 
     def _round(self, last: int) -> None:
         futures = [self.executor.submit(run_lockstep_task, self.cfg.model, self.params, self.cfg.seed, party, group,
@@ -327,7 +368,7 @@ class _LockstepLoop:
         measured = max(0, self.step - self.measured_from)
         mask = np.zeros(len(self.measured), dtype=np.uint8)
         mask[:measured] = 1
-        state = self.state.copy()
+        state = self._whole_state()
         if self.rollback is not None:
             self.rollback = (self.step, state)
         self.writer.save(Snapshot(
@@ -364,3 +405,19 @@ def lockstep_start(model: LockstepModel, cfg: RunConfig, arrays: dict[str, np.nd
     if state is None or sums is None or state.shape != shape or sums.shape != sums_shape(model, cfg):
         raise ValueError(f"{source}: its state does not fit the config (expected a state of shape {shape})")
     return LockstepStart(steps_done, state, sums)
+
+
+class _RanksLoop(_LockstepLoop):
+    """The round / checkpoint loop of a run on MPI ranks: rounds and the state go through a Leader.
+
+    A rank that dies ends the MPI job: the round fails as a broken pool and
+    the run stops (WorkerCrashed), its checkpoints kept; there is no pool
+    to rebuild.
+    """
+
+    def _round(self, last: int) -> None:
+        measured = self.executor.round(self.step, last, self.measured_from)
+        self.buffer[:len(measured)] = measured
+
+    def _whole_state(self) -> np.ndarray:
+        return self.executor.state()

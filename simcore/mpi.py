@@ -35,17 +35,16 @@ import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
 from ._jit import SINGLE_THREAD_ENV
 from .executors import Executor
+from .launch import WORLD_SIZE_VARIABLES
 
 log = logging.getLogger(__name__)
 
-#: Environment variables through which MPI launchers give a rank its job's size
-#: (MPICH/Hydra and Slurm's PMI, Open MPI, MVAPICH).
-_WORLD_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 
 
 def available() -> bool:
@@ -55,7 +54,7 @@ def available() -> bool:
 
 def launched_world_size() -> int:
     """Size of the MPI job that started this process (mpiexec, srun), or 0 if none did."""
-    for name in _WORLD_SIZE_VARIABLES:
+    for name in WORLD_SIZE_VARIABLES:
         if os.environ.get(name, "").isdigit():
             return int(os.environ[name])
     return 0
@@ -226,3 +225,163 @@ class MPIExecutor(Executor):
         if self._coordinator.is_alive():
             self._coordinator.terminate()
         self.shutdown(wait=True)
+
+
+# --------------------------------------------------------------------------- lockstep runs on ranks
+
+
+def spmd_world():
+    """MPI's world communicator if simcore was started as every rank of an MPI job (``mpiexec -n R python -m
+    simcore ...``, not through ``mpi4py.futures``), else None."""
+    if launched_world_size() <= 1 or serving_ranks() or not available():
+        return None
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD
+
+
+def serve_as_rank(comm) -> int:
+    """A rank other than 0 of an MPI job running simcore: serve rank 0's lockstep run; its exit code.
+
+    Signals are rank 0's to act on (mpiexec passes a SIGTERM to every
+    rank): rank 0 checkpoints, gathering this rank's state, and then tells
+    the ranks to exit.  Log records go to stderr tagged ``[rank k]``.
+    """
+    from .distributed import serve
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
+        signal.signal(sig, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING, format=f"[rank {comm.rank}] simcore: %(message)s")
+    return serve(comm)
+
+
+def _lead_ranks(connection, ranks: int, path: list[str]) -> None:
+    """Coordinator process of ``--executor mpi --workers R`` for a lockstep run: rank 0 of R ranks.
+
+    It spawns R - 1 ranks, leads them (:class:`simcore.distributed.Leader`)
+    and carries out the calls received on ``connection`` (``(method,
+    args)``; None to end), answering ``(ok, result or exception)``.  It runs
+    in a session of its own, as the batch coordinator does.
+    """
+    os.setsid()
+    os.environ.update(SINGLE_THREAD_ENV)
+    sys.path[:0] = [entry for entry in path if entry not in sys.path]
+    from mpi4py import MPI
+
+    from .distributed import Leader, release
+
+    spawned = (MPI.COMM_SELF.Spawn(sys.executable, args=["-c", _SPAWNED_RANK], maxprocs=ranks - 1)
+               if ranks > 1 else None)
+    comm = spawned.Merge(high=False) if spawned is not None else MPI.COMM_SELF
+    leader = Leader(comm)
+    try:
+        while True:
+            try:
+                message = connection.recv()
+            except (EOFError, OSError):
+                break
+            if message is None:
+                break
+            method, args = message
+            try:
+                connection.send((True, getattr(leader, method)(*args)))
+            except Exception as exc:  # noqa: BLE001 - the main process raises it
+                connection.send((False, exc))
+    finally:
+        release(comm, 0)
+        if spawned is not None:
+            comm.Free()
+            spawned.Disconnect()
+    MPI.Finalize()
+
+
+#: What a rank spawned by :func:`_lead_ranks` runs.
+_SPAWNED_RANK = "import sys; from simcore.mpi import serve_spawned; sys.exit(serve_spawned())"
+
+
+def serve_spawned() -> int:
+    """A rank spawned by the coordinator: serve its lockstep run until it ends."""
+    os.environ.update(SINGLE_THREAD_ENV)
+    from mpi4py import MPI
+
+    parent = MPI.Comm.Get_parent()
+    comm = parent.Merge(high=True)
+    code = serve_as_rank(comm)
+    comm.Free()
+    parent.Disconnect()
+    return code
+
+
+class LeaderProxy:
+    """The :class:`simcore.distributed.Leader` of ``--executor mpi --workers R``, in a coordinator process.
+
+    Each call goes over a pipe; if the coordinator is gone (a rank died and
+    MPI ended the job) the call raises ``concurrent.futures.BrokenExecutor``.
+    """
+
+    kind = "mpi"
+
+    def __init__(self, ranks: int) -> None:
+        self.workers = ranks
+        context = multiprocessing.get_context("spawn")
+        self._connection, theirs = context.Pipe()
+        self._coordinator = context.Process(target=_lead_ranks, args=(theirs, ranks, list(sys.path)),
+                                            name="simcore-mpi-ranks", daemon=True)
+        self._started = time.time()
+        self._coordinator.start()
+        theirs.close()
+
+    def _call(self, method: str, *args):
+        try:
+            self._connection.send((method, args))
+            ok, value = self._connection.recv()
+        except (EOFError, OSError):
+            self._coordinator.join(timeout=5)
+            code = self._coordinator.exitcode
+            how = f"killed by {signal.Signals(-code).name}" if code and code < 0 else f"exit status {code}"
+            raise cf.BrokenExecutor(f"a rank died or MPI aborted: the MPI job ended, its coordinator {how}") from None
+        if not ok:
+            raise value
+        return value
+
+    def start(self, *args) -> None:
+        self._call("start", *args)
+
+    def round(self, *args):
+        return self._call("round", *args)
+
+    def state(self):
+        return self._call("state")
+
+    def footprints(self):
+        return self._call("footprints")
+
+    def close(self) -> None:
+        """End the coordinator and its ranks (at once, if they do not end within 10 s)."""
+        try:
+            self._connection.send(None)
+        except OSError:
+            pass
+        self._coordinator.join(timeout=10)
+        if self._coordinator.is_alive():
+            self._coordinator.kill()
+            self._coordinator.join()
+        self._connection.close()
+        if self._coordinator.exitcode:
+            _remove_orphaned_mpich_files(self._started)
+
+
+@contextmanager
+def lockstep_leader(workers: int):
+    """The leader of a lockstep run on MPI ranks: in this process (rank 0 of ``mpiexec``) or a coordinator's."""
+    world = spmd_world()
+    if world is not None:
+        from .distributed import Leader
+
+        yield Leader(world)
+        return
+    proxy = LeaderProxy(workers)
+    try:
+        yield proxy
+    finally:
+        proxy.close()

@@ -116,6 +116,46 @@ def test_result_does_not_depend_on_row_partition(dim, algorithm):
     assert 0 < np.count_nonzero(whole == 1) < whole.size  # something happened
 
 
+def _windows(whole, ranges):
+    """Each range's rows of ``whole`` with one halo row on either side (periodically), and its origin."""
+    size = whole.shape[0]
+    return [(np.take(whole, np.arange(start - 1, stop + 1) % size, axis=0), (start - 1) % size)
+            for start, stop in ranges]
+
+
+def _fill_halos(windows):
+    """Each window's halo rows from its neighbours' own rows, as the MPI ranks exchange them."""
+    for k, (window, _) in enumerate(windows):
+        window[0] = windows[k - 1][0][-2]
+        window[-1] = windows[(k + 1) % len(windows)][0][1]
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("ranges", [((0, 3), (3, 8), (8, 16)), ((0, 16),), ((0, 9), (9, 16))])
+def test_windows_of_rows_with_a_halo_give_the_whole_lattices_bits(dim, ranges):
+    """What a rank of a distributed run holds (its rows, one halo row each side) sweeps and measures as the
+    whole lattice does: the same random numbers by lattice site, the colours by lattice coordinates."""
+    size = 16
+    bounds = ik.metropolis_bounds(1.0 / 3.0, 0.3, dim)
+    whole = np.empty((size,) * dim, dtype=np.int8)
+    ik.hot_start(whole, SEED, 0, size)
+    windows = [(np.zeros((stop - start + 2,) + whole.shape[1:], dtype=np.int8), (start - 1) % size)
+               for start, stop in ranges]
+    for window, origin in windows:
+        ik.hot_start(window, SEED, 1, len(window) - 1, origin)
+    _fill_halos(windows)
+    assert all(np.array_equal(w, expected) for (w, _), (expected, _) in zip(windows, _windows(whole, ranges)))
+    for sweep in range(5):
+        for colour in (0, 1):
+            ik.half_sweep(whole, colour, 0, size, SEED, np.uint64(sweep), bounds)
+            for window, origin in windows:
+                ik.half_sweep(window, colour, 1, len(window) - 1, SEED, np.uint64(sweep), bounds, origin)
+            _fill_halos(windows)
+    assert np.array_equal(np.concatenate([w[1:-1] for w, _ in windows]), whole)
+    assert sum(ik.bonds_and_magnetization(w, 1, len(w) - 1)[0] for w, _ in windows) == \
+        ik.bonds_and_magnetization(whole, 0, size)[0]
+
+
 @pytest.mark.parametrize("dim", [2, 3])
 def test_measurements_add_up_over_a_row_partition(dim):
     size, ranges = 16, ((0, 3), (3, 8), (8, 16))
@@ -250,7 +290,7 @@ def test_bounds_encode_the_flip_probabilities():
         assert bounds[0] == 0 and bounds[7] == top  # s = -1 and +1 with nsum = -6: dE = 18 and -18
 
 
-@pytest.mark.parametrize("shape, rows", [((5, 5), (0, 5)), ((4, 6), (0, 4)), ((4, 4), (2, 5)), ((4, 4), (3, 2))])
+@pytest.mark.parametrize("shape, rows", [((5, 5), (0, 5)), ((4, 6, 4), (0, 4)), ((4, 4), (2, 5)), ((4, 4), (3, 2))])
 def test_bad_lattice_or_row_range_is_refused(shape, rows):
     with pytest.raises(ValueError):
         ik.half_sweep(np.ones(shape, dtype=np.int8), 0, *rows, SEED, np.uint64(0), ik.metropolis_bounds(0.4, 0.0, 2))

@@ -122,6 +122,30 @@ class Intensity(NamedTuple):
         return Intensity(*(count * factor for count in self))
 
 
+class Halo(NamedTuple):
+    """What a lockstep partition's phases and measurement read beyond its own rows.
+
+    The driver brings it to a worker that does not share the state's memory
+    (:mod:`simcore.distributed`, on MPI ranks) before every phase and every
+    measurement:
+
+    * ``rows = k``: the k rows on either side of the worker's own, the first
+      axis wrapping around (ising: 1, the neighbouring lattice rows).  The
+      worker holds only its rows and those, a *window* of the state; the
+      model's ``init``, ``phase`` and ``measure`` then take one more
+      argument, ``origin``, the state's row that row 0 of the window is, and
+      their row range is the window's.
+    * ``every_row = True``: every row, of which only the columns
+      [columns[0], columns[1]) of the last axis change in a step (nbody: the
+      positions; masses never change).  The worker holds the whole state and
+      updates its own rows.
+    """
+
+    rows: int = 0
+    every_row: bool = False
+    columns: tuple[int, int] = (0, 0)
+
+
 class Reduction(NamedTuple):
     """Everything a model derives from the reduced tallies."""
 
@@ -266,6 +290,9 @@ class LockstepModel:
       ``simcore resume FILE --set NAME=larger`` may raise: the longer run is bitwise the run that
       asked for it from the start, as each step draws its random numbers by step, never by leg
     * ``rate(p)``, ``intensity(p)`` -- as for :class:`BatchModel`
+    * ``halo(p)``           -- optional, the :class:`Halo` a partition reads beyond its rows, which
+      lets the model run on workers that share no memory (``executor = mpi``); a model without
+      one runs only where the workers share the state
     """
 
     name: str
@@ -294,6 +321,7 @@ class LockstepModel:
     rate: Callable[[Mapping[str, Any]], tuple[str, float]] | None = None
     cost: Callable[[Mapping[str, Any]], float] | None = None
     intensity: Callable[[Mapping[str, Any]], Intensity] | None = None
+    halo: Callable[[Mapping[str, Any]], Halo] | None = None
     driver: str = field(default="lockstep", init=False)
 
     def work(self, p: Mapping[str, Any]) -> int:

@@ -26,7 +26,7 @@ import numpy as np
 from ..blocking import block_means, blocking, jackknife
 from ..stats import Estimate
 from . import ising_kernels as kernels
-from .base import Intensity, LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue
+from .base import Halo, Intensity, LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue
 
 #: Onsager's critical temperature of the square lattice, 2 / ln(1 + sqrt 2) [J/k_B].
 ONSAGER_TC = 2 / math.log(1 + math.sqrt(2))
@@ -45,19 +45,19 @@ def _shape(p) -> tuple[int, ...]:
     return (p["L"],) * p["dim"]
 
 
-def _init(p, seed, spins, row_start, row_stop) -> None:
+def _init(p, seed, spins, row_start, row_stop, origin=0) -> None:
     if p["start"] == "cold":
         kernels.cold_start(spins, row_start, row_stop)
     else:
-        kernels.hot_start(spins, np.uint64(seed), row_start, row_stop)
+        kernels.hot_start(spins, np.uint64(seed), row_start, row_stop, origin)
 
 
-def _phase(p, seed, step, phase, spins, row_start, row_stop) -> None:
+def _phase(p, seed, step, phase, spins, row_start, row_stop, origin=0) -> None:
     kernels.half_sweep(spins, phase, row_start, row_stop, np.uint64(seed), np.uint64(step),
-                       _bounds(p["T"], p["h"], p["dim"], p["algorithm"]))
+                       _bounds(p["T"], p["h"], p["dim"], p["algorithm"]), origin)
 
 
-def _measure(p, spins, row_start, row_stop, out) -> None:
+def _measure(p, spins, row_start, row_stop, out, origin=0) -> None:
     bonds, magnetization = kernels.bonds_and_magnetization(spins, row_start, row_stop)
     out[_ENERGY] = kernels.energy_of(bonds, magnetization, p["h"])
     out[_MAGNETIZATION] = magnetization
@@ -174,6 +174,7 @@ MODEL = LockstepModel(
     check=_check,
     cost=_cost,
     intensity=lambda p: flip_intensity(p["dim"]),
+    halo=lambda p: Halo(rows=1),  # a site's neighbours in the rows next to its own
     reference_lines=lambda p: {"T": (ONSAGER_TC, "Onsager Tc")} if p["dim"] == 2 else {},
     references=(f"Onsager: Tc = 2/ln(1+sqrt 2) = {ONSAGER_TC!r}; 3D: Kc = 0.221654626",
                 "exact enumeration of the periodic 4 x 4 lattice (all 2^16 states): <E>/N, <|m|>, U4"),

@@ -132,30 +132,43 @@ def heatbath_bounds(beta, h, dim):
 
 @numba.njit(inline="always", **JIT_FLAGS)
 def _lines(spins, row_start, row_stop):
-    """The lattice as a (L**(dim-1), L) array of lines, and the lines of rows [row_start, row_stop)."""
-    size = spins.shape[0]
-    if size < 2 or size % 2 or spins.size != size**spins.ndim:
-        raise ValueError("the lattice must be L x L (x L) with L even and >= 2")
-    if not 0 <= row_start <= row_stop <= size:
-        raise ValueError("the row range must lie within [0, L]")
+    """The lattice (or a window of its rows) as a (rows * L**(dim-2), L) array of lines, and the lines of
+    rows [row_start, row_stop) of the first axis."""
+    size = spins.shape[-1]
+    if size < 2 or size % 2 or spins.shape[0] < 1 or spins.size != spins.shape[0] * size**(spins.ndim - 1):
+        raise ValueError("the lattice must be L x L (x L) with L even and >= 2, or a window of its rows")
+    if not 0 <= row_start <= row_stop <= spins.shape[0]:
+        raise ValueError("the row range must lie within the lattice's rows")
     lines = spins.reshape((spins.size // size, size))
-    per_row = lines.shape[0] // size
+    per_row = lines.shape[0] // spins.shape[0]
     return lines, row_start * per_row, row_stop * per_row
 
 
 @numba.njit(inline="always", **JIT_FLAGS)
-def _line_neighbours(n, size, dim, out):
-    """Write the lines next to line ``n`` into ``out`` as (+axis0, -axis0, +axis1, -axis1, ...);
-    return the parity of the sum of the line's coordinates."""
-    parity = 0
+def _line_neighbours(n, size, rows, origin, dim, out):
+    """Write the lines next to line ``n`` into ``out`` as (+axis, -axis) for the axes but the last, the
+    first axis last; return the parity of the sum of the line's coordinates in the whole lattice.
+
+    The first axis has ``rows`` rows here, the first of them row ``origin`` of the lattice: the
+    lattice itself (rows = L, origin = 0) wraps around; a window wraps within itself, which only its
+    halo rows, never updated, see.
+    """
+    parity = origin
     stride = 1
     for a in range(dim - 1):
-        x = (n // stride) % size
+        extent = rows if a == dim - 2 else size
+        x = (n // stride) % extent
         parity += x
-        out[2 * a] = n + stride if x < size - 1 else n - (size - 1) * stride
-        out[2 * a + 1] = n - stride if x > 0 else n + (size - 1) * stride
+        out[2 * a] = n + stride if x < extent - 1 else n - (extent - 1) * stride
+        out[2 * a + 1] = n - stride if x > 0 else n + (extent - 1) * stride
         stride *= size
     return parity & 1
+
+
+@numba.njit(inline="always", **JIT_FLAGS)
+def _lattice_line(n, per_row, origin, size):
+    """Line of the whole lattice that line ``n`` of a window starting at row ``origin`` is."""
+    return ((origin + n // per_row) % size) * per_row + n % per_row
 
 
 # --------------------------------------------------------------------------- sweeps
@@ -231,7 +244,7 @@ def _apply_masks(line, first, masks):
 
 
 @numba.njit(**JIT_FLAGS)
-def half_sweep(spins, colour, row_start, row_stop, seed, sweep, bounds):
+def half_sweep(spins, colour, row_start, row_stop, seed, sweep, bounds, origin=0):
     """Update every site of one colour in rows [row_start, row_stop) of the first axis.
 
     Parameters
@@ -243,9 +256,12 @@ def half_sweep(spins, colour, row_start, row_stop, seed, sweep, bounds):
     sweep : np.uint64, sweep number, < 2**63 - 1; the Philox counter is 2*sweep + colour
     bounds : tuple of np.uint32 from :func:`metropolis_bounds` or :func:`heatbath_bounds`
       for the same dim
+    origin : int, the row of the lattice that row 0 of ``spins`` is: ``spins`` may be a
+      window of consecutive rows (periodically) of the lattice, its first and last rows a
+      halo that is read, not updated; 0 for the whole lattice
 
-    Raises ValueError if the lattice is not L x L (x L) with L even or the rows
-    are not within [0, L].
+    Raises ValueError if the lattice is not L x L (x L) with L even (or rows of one)
+    or the rows are not within it.
 
     The result is a pure function of the lattice, seed, sweep and bounds: it
     does not depend on how the rows are split between calls.
@@ -253,15 +269,16 @@ def half_sweep(spins, colour, row_start, row_stop, seed, sweep, bounds):
     lines, first_line, stop_line = _lines(spins, row_start, row_stop)
     size = lines.shape[1]
     dim = spins.ndim
+    per_row = lines.shape[0] // spins.shape[0]
     counter = np.uint64(2) * np.uint64(sweep) + np.uint64(colour)
     neighbours = np.empty(2 * (dim - 1), dtype=np.int64)
     perp = np.empty(size, dtype=np.int8)
     words = np.empty(4 * ((size + _BLOCK - 1) // _BLOCK), dtype=np.uint32)
     masks = np.empty(size // 2, dtype=np.int8)
     for n in range(first_line, stop_line):
-        parity = _line_neighbours(n, size, dim, neighbours)
+        parity = _line_neighbours(n, size, spins.shape[0], origin, dim, neighbours)
         _perpendicular_sum(lines, neighbours, perp)
-        _fill_words(seed, n, size, counter, words)
+        _fill_words(seed, _lattice_line(n, per_row, origin, size), size, counter, words)
         first = (colour + parity) & 1
         _flip_masks(lines[n], first, perp, words, bounds, dim, masks)
         _apply_masks(lines[n], first, masks)
@@ -277,19 +294,21 @@ def cold_start(spins, row_start, row_stop):
 
 
 @numba.njit(**JIT_FLAGS)
-def hot_start(spins, seed, row_start, row_stop):
+def hot_start(spins, seed, row_start, row_stop, origin=0):
     """Set the spins in rows [row_start, row_stop) of the first axis to independent random +-1
     (the infinite-temperature state).
 
     Site j of line n is +1 if bit 31 - (j % 2) is set in word (j % 8) // 2 of the
     Philox call with key ``seed`` (uint64), ``stream = n*L + 8*(j // 8)`` and counter
     :data:`HOT_START_COUNTER`: a pure function of (seed, site), whatever the rows.
+    ``origin``: the lattice's row that row 0 of ``spins`` is, as for :func:`half_sweep`.
     """
     lines, first_line, stop_line = _lines(spins, row_start, row_stop)
     size = lines.shape[1]
+    per_row = lines.shape[0] // spins.shape[0]
     words = np.empty(4 * ((size + _BLOCK - 1) // _BLOCK), dtype=np.uint32)
     for n in range(first_line, stop_line):
-        _fill_words(seed, n, size, HOT_START_COUNTER, words)
+        _fill_words(seed, _lattice_line(n, per_row, origin, size), size, HOT_START_COUNTER, words)
         line = lines[n]
         for j in range(size):
             bit = (words[j >> 1] >> (31 - (j & 1))) & 1
@@ -337,7 +356,9 @@ def bonds_and_magnetization(spins, row_start, row_stop):
     every axis a, sum of s_i), both int64 [dimensionless].
 
     Each site counts its bonds in the + direction of every axis, so each bond
-    is counted once and the parts of a partition of the rows add up.
+    is counted once and the parts of a partition of the rows add up.  In a
+    window of the lattice's rows (see :func:`half_sweep`) the row after the
+    last one summed is read: its halo.
     """
     lines, first_line, stop_line = _lines(spins, row_start, row_stop)
     size = lines.shape[1]
@@ -346,7 +367,7 @@ def bonds_and_magnetization(spins, row_start, row_stop):
     bonds = 0
     total = 0
     for n in range(first_line, stop_line):
-        _line_neighbours(n, size, dim, neighbours)
+        _line_neighbours(n, size, spins.shape[0], 0, dim, neighbours)
         line = lines[n]
         bonds += _dot(line[:-1], line[1:]) + np.int64(line[size - 1]) * np.int64(line[0])
         for a in range(dim - 1):

@@ -48,7 +48,7 @@ import numpy as np
 
 from ..stats import Estimate
 from . import nbody_kernels as kernels
-from .base import Intensity, LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue
+from .base import Halo, Intensity, LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue
 
 #: Substep weights of each integrator (fractions of dt).
 _W1 = 1.0 / (2.0 - 2.0 ** (1.0 / 3.0))
@@ -242,6 +242,7 @@ MODEL = LockstepModel(
     warm=_warm,
     cost=_cost,
     intensity=lambda p: PAIR,
+    halo=lambda p: Halo(every_row=True, columns=(kernels.POSITION, kernels.POSITION + 3)),  # every position
     check=_check,
     rate=lambda p: ("pairs", _body_count(p) * (_body_count(p) - 1) * len(WEIGHTS[p["integrator"]])),
     references=("pythagorean: E = -769/60; kepler: period 2 pi / sqrt(1.001), energy bounded (symplectic)",),
