@@ -166,7 +166,8 @@ def _add_execution_flags(parser: argparse.ArgumentParser) -> None:
                         help="worker count, or auto (default): serial when the work is too small to pay for a "
                              "pool (the INFO log says why), else all usable cores")
     parser.add_argument("--executor", metavar="KIND",
-                        help="process (default), thread, serial, or mpi (batch models and sweeps, on MPI ranks)")
+                        help="process (default), thread, serial, or mpi (on MPI ranks: batch models, sweeps, ising "
+                             "and nbody)")
     parser.add_argument("--checkpoint-every", metavar="SECONDS",
                         help="wall time between checkpoints <out>.ckpt (default 60; 0 disables)")
     parser.add_argument("--checkpoint-mode", metavar="MODE", help="async (default) or sync")

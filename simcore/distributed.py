@@ -114,11 +114,12 @@ class RankState:
         return [_bytes(whole), counts, list(np.cumsum([0, *counts[:-1]])), _mpi().BYTE]
 
     def _complete(self) -> None:
-        """After a start: the halo, or (every row) each rank's whole rows once."""
+        """After a start: the halo, or (every row) each rank's whole rows once; not counted as sent by steps."""
         if self.halo.every_row:
             self._allgather_rows(0, self.window.shape[-1])
         else:
             self.exchange()
+        self.sent = 0
 
     # ------------------------------------------------------------------ the halo
 

@@ -1,12 +1,13 @@
-"""The MPI executor: batch partitions and sweep points on MPI ranks (``mpi4py.futures``).
+"""The MPI executor: batch partitions and sweep points on MPI ranks (``mpi4py.futures``); lockstep runs on ranks.
 
 Ranks share no memory with the main process: a partition's tally row comes
 back as a message, the main process writes it into its row, and the rows
 are reduced in partition order as for every executor, so results are
 byte-identical to the process executor.  Each worker rank runs one
-partition at a time on one core: start one rank per core.  Only batch
-models (pi, transport) and sweeps run on MPI; a lockstep model's workers
-share one state in memory.
+partition at a time on one core: start one rank per core.  A lockstep
+model that declares a halo (ising, nbody) runs on ranks each holding its
+rows of the state (:mod:`simcore.distributed`, the end of this module);
+one whose workers must share the state (lj) does not run on MPI.
 
 Two ways to start, one executor:
 
@@ -22,6 +23,12 @@ Two ways to start, one executor:
   (``--workers`` is then the world size less one).  Here the launcher owns
   the job: a rank that dies ends every rank, simcore included, and the
   checkpoints on disk are what is kept.
+
+A lockstep run starts the same two ways, except that under ``mpiexec`` it
+is ``mpiexec -n R python -m simcore run ...`` (no ``mpi4py.futures``):
+every rank computes, rank 0 also runs simcore (results, checkpoints,
+progress) and the others serve it (:func:`serve_as_rank`); with
+``--workers R`` the coordinator is rank 0 of R ranks it spawns.
 """
 from __future__ import annotations
 

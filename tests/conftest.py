@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from simcore import shm
+from simcore import mpi, shm
 from simcore.testing import pool_workers_of, processes_with, results_snapshot  # noqa: F401  (used by the tests)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,3 +83,25 @@ def segments_of(pid: int) -> list[str]:
 def orphan_segments() -> list[str]:
     """simcore blocks in /dev/shm whose owner process no longer exists."""
     return [name for name in shm.list_segments() if not os.path.exists(f"/proc/{name.split('_')[1]}")]
+
+
+_PROBE = """
+from mpi4py.futures import MPIPoolExecutor
+with MPIPoolExecutor(max_workers=1) as pool:
+    assert pool.submit(abs, -1).result() == 1
+"""
+
+
+@pytest.fixture(scope="module")
+def usable_mpi():
+    """Skip (saying why) unless mpi4py is installed and can spawn a rank here."""
+    if not mpi.available():
+        pytest.skip("mpi4py is not installed (pip install -e '.[mpi]')")
+    probe = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120)
+    if probe.returncode != 0:
+        pytest.skip(f"MPI cannot start here: {probe.stderr.strip()[-300:]}")
+
+
+def mpich_files() -> set[str]:
+    """The names of MPICH's files in /dev/shm."""
+    return {path.name for path in Path("/dev/shm").glob("mpich_shm_*")}

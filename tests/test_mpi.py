@@ -13,32 +13,11 @@ import pytest
 
 from simcore import mpi
 
-from .conftest import assert_refused, orphan_segments, results_snapshot
+from .conftest import assert_refused, mpich_files, orphan_segments, results_snapshot
 
 TRANSPORT = ("run", "transport", "--set", "histories=2e5", "--set", "partitions=12", "--seed", "7", "--quiet")
 ISING_SWEEP = ("sweep", "ising", "--param", "T=2.0,2.3,2.6", "--set", "L=8", "--set", "sweeps=2000", "--seed", "7",
                "--quiet")
-_PROBE = """
-from mpi4py.futures import MPIPoolExecutor
-with MPIPoolExecutor(max_workers=1) as pool:
-    assert pool.submit(abs, -1).result() == 1
-"""
-
-
-@pytest.fixture(scope="module")
-def usable_mpi():
-    """Skip (saying why) unless mpi4py is installed and can spawn a rank here."""
-    if not mpi.available():
-        pytest.skip("mpi4py is not installed (pip install -e '.[mpi]')")
-    probe = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=120)
-    if probe.returncode != 0:
-        pytest.skip(f"MPI cannot start here: {probe.stderr.strip()[-300:]}")
-
-
-def _mpich_files() -> set[str]:
-    return {path.name for path in Path("/dev/shm").glob("mpich_shm_*")}
-
-
 @pytest.mark.parametrize("command", [TRANSPORT, pytest.param(ISING_SWEEP, marks=pytest.mark.slow)],  # the default
                          ids=["transport", "ising-sweep"])  # suite's budget: the transport ranks stay in it
 def test_three_ranks_give_the_bytes_of_the_process_executor(cli, usable_mpi, command):
@@ -79,7 +58,7 @@ def test_the_slurm_script_runs_a_small_sweep_on_4_ranks(cli, usable_mpi):
 
 
 def test_a_rank_that_dies_ends_the_run_with_exit_1_and_its_checkpoint_kept(cli, usable_mpi):
-    before = _mpich_files()
+    before = mpich_files()
     done = cli("run", "tests.support.faulty:MODEL", "--set", "fault=kill", "--executor", "mpi", "--workers", "2",
                "--out", "f.h5", timeout=120)  # a hang fails here
     assert done.returncode == 1, done.stderr
@@ -89,10 +68,10 @@ def test_a_rank_that_dies_ends_the_run_with_exit_1_and_its_checkpoint_kept(cli, 
     assert (cli.cwd / "f.h5.ckpt").exists() and not (cli.cwd / "f.h5").exists()
     assert cli.live_processes() == []
     assert orphan_segments() == []
-    assert _mpich_files() <= before  # MPICH's own files of the killed job are removed too
+    assert mpich_files() <= before  # MPICH's own files of the killed job are removed too
 
 
-def test_lockstep_models_are_refused(cli):
+def test_lockstep_models_without_a_halo_are_refused(cli):
     assert_refused(cli("run", "lj", "--executor", "mpi", "--dry-run"),
-                   "executor 'mpi' runs batch models and sweeps; lj is a lockstep model" if mpi.available()
-                   else "executor 'mpi' needs mpi4py and an MPI library")
+                   "executor 'mpi' runs lockstep models that declare a halo (ising, nbody); lj does not"
+                   if mpi.available() else "executor 'mpi' needs mpi4py and an MPI library")
