@@ -11,9 +11,10 @@ each model run once on the largest worker count, before anything is timed.
   is the strong-scaling problem.  Efficiency is the rate per worker against the
   1-worker rate, (work_W / TW / W) / (work_1 / T1).
 
-``--studies`` picks them: batch, ising, lj (the default), and mpi, the batch
-study on MPI ranks (``--executor mpi``, ranks spawned by simcore: their start
-is in the wall time, as the pool's is).
+``--studies`` picks them: batch, ising, lj (the default), and mpi and
+ising-mpi, the batch and Ising studies on MPI ranks (``--executor mpi``, ranks
+spawned by simcore: their start is in the wall time, as the pool's is; each
+Ising rank holds only its rows and their halo).
 
 Problems (options): pi ``--pi-darts`` darts per worker (strong: times the
 largest worker count; 64 partitions); Ising ``--ising-L`` (2D, T = 2.269,
@@ -80,10 +81,11 @@ def problems(args: argparse.Namespace, workers: int, largest: int, weak: bool) -
 
 #: Each study's model and executor.
 RUNS_OF = {"batch (pi)": ("pi", "process"), "batch (pi, MPI ranks)": ("pi", "mpi"),
-           "lockstep (Ising)": ("ising", "process"), "lockstep (LJ)": ("lj", "process")}
+           "lockstep (Ising)": ("ising", "process"), "lockstep (Ising, MPI ranks)": ("ising", "mpi"),
+           "lockstep (LJ)": ("lj", "process")}
 #: ``--studies`` names.
 STUDY_NAMED = {"batch": "batch (pi)", "mpi": "batch (pi, MPI ranks)", "ising": "lockstep (Ising)",
-               "lj": "lockstep (LJ)"}
+               "ising-mpi": "lockstep (Ising, MPI ranks)", "lj": "lockstep (LJ)"}
 
 
 def chosen(args: argparse.Namespace) -> list[str]:
@@ -173,7 +175,7 @@ def main() -> None:
     parser.add_argument("--lj-steps", type=int, default=50, help="LJ steps a run")
     parser.add_argument("--studies", type=study_names, default=["batch", "ising", "lj"],
                         help="which to run, of batch, mpi (the batch study on MPI ranks: needs pip install -e "
-                             "'.[mpi]'), ising, lj (default: batch,ising,lj)")
+                             "'.[mpi]'), ising, ising-mpi (Ising on MPI ranks), lj (default: batch,ising,lj)")
     args = parser.parse_args()
     counts = [w for w in args.workers if w <= usable_cores()]
     if not counts:

@@ -168,7 +168,8 @@ def run_lockstep(model: LockstepModel, cfg: RunConfig, *, stop: StopFlag | None 
     remaining = 1.0 - (start.step / steps if start is not None else 0.0)
     kind, workers, _ = choose(model, cfg, remaining)
     started = time.perf_counter()
-    model.warm()
+    if kind != "mpi":
+        model.warm()  # (each MPI rank warms its own)
     measured = np.zeros((steps - measured_from, len(model.observables)))
     if start is not None:
         done = max(0, start.step - measured_from)
@@ -219,7 +220,7 @@ def _run_on_ranks(workers: int, start: LockstepStart | None, loop_args: tuple) -
         _RanksLoop(leader, buffer, *loop_args).run(start.step if start else None)
         for rank, rows, state_bytes, sent in leader.footprints():
             log.info("rank %d: rows [%d, %d) of the state, %d bytes of it held (halo included), %.0f bytes "
-                     "sent a step", rank, *rows, state_bytes, sent)
+                     "of halo sent a step", rank, *rows, state_bytes, sent)
         return leader.workers
 
 

@@ -291,9 +291,13 @@ def _lead_ranks(connection, ranks: int, path: list[str]) -> None:
                 break
             method, args = message
             try:
-                connection.send((True, getattr(leader, method)(*args)))
+                answer = (True, getattr(leader, method)(*args))
             except Exception as exc:  # noqa: BLE001 - the main process raises it
-                connection.send((False, exc))
+                answer = (False, exc)
+            try:
+                connection.send(answer)
+            except OSError:  # the main process is gone (killed): end the ranks
+                break
     finally:
         release(comm, 0)
         if spawned is not None:

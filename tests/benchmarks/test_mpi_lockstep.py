@@ -57,7 +57,7 @@ def _footprints(caplog, tmp_path, side: int, ranks: int) -> list[tuple[int, floa
         simcore.run("ising", L=side, sweeps=16, thermalize=0, seed=3, executor="mpi", workers=ranks,
                     checkpoint_every=0, out=str(tmp_path / f"f{side}-{ranks}.h5"), force=True)
     return [(int(held), float(sent)) for held, sent in
-            re.findall(r"(\d+) bytes of it held \(halo included\), ([\d.]+) bytes sent a step", caplog.text)]
+            re.findall(r"(\d+) bytes of it held \(halo included\), ([\d.]+) bytes of halo sent a step", caplog.text)]
 
 
 def test_a_rank_holds_its_share_and_sends_its_surface(benchmark, caplog, tmp_path):
