@@ -31,7 +31,6 @@ and answers simcore's calls (:class:`LeaderProxy`) over a pipe.
 """
 from __future__ import annotations
 
-import logging
 import sys
 import traceback
 from typing import Any, NamedTuple
@@ -41,8 +40,6 @@ import numpy as np
 from .lockstep import advance, partition_rows
 from .models import get_model
 from .models.base import LockstepModel
-
-log = logging.getLogger(__name__)
 
 
 class Footprint(NamedTuple):
@@ -111,9 +108,7 @@ class RankState:
 
     def _by_rank(self, whole: np.ndarray):
         """``whole`` as an MPI buffer of bytes cut into the ranks' rows."""
-        row_bytes = whole[0].nbytes
-        counts = [n * row_bytes for n in self.row_counts]
-        return [_bytes(whole), counts, list(np.cumsum([0, *counts[:-1]])), _mpi().BYTE]
+        return _cut(_bytes(whole), [n * whole[0].nbytes for n in self.row_counts])
 
     def _complete(self) -> None:
         """After a start: the halo, or (every row) each rank's whole rows once; not counted as sent by steps."""
@@ -143,10 +138,7 @@ class RankState:
         """Columns [column_start, column_stop) of every rank's own rows, into every rank's whole state."""
         mine = np.ascontiguousarray(self.own[..., column_start:column_stop])
         gathered = np.empty((self.total_rows, *mine.shape[1:]), mine.dtype)
-        row_bytes = mine[0].nbytes if len(mine) else gathered[0].nbytes
-        counts = [n * row_bytes for n in self.row_counts]
-        self.comm.Allgatherv(_bytes(mine), [_bytes(gathered), counts, list(np.cumsum([0, *counts[:-1]])),
-                                            _mpi().BYTE])
+        self.comm.Allgatherv(_bytes(mine), self._by_rank(gathered))
         self.window[..., column_start:column_stop] = gathered
         self.sent += mine.nbytes
 
@@ -164,9 +156,7 @@ class RankState:
     def _gather_measurements(self, sums: np.ndarray) -> np.ndarray | None:
         counts = self.comm.gather(sums.nbytes, root=0)
         whole = np.empty(sum(counts), np.uint8) if self.comm.rank == 0 else None
-        self.comm.Gatherv(_bytes(sums), None if whole is None else [whole, counts,
-                                                                   list(np.cumsum([0, *counts[:-1]])),
-                                                                   _mpi().BYTE], root=0)
+        self.comm.Gatherv(_bytes(sums), None if whole is None else _cut(whole, counts), root=0)
         if whole is None:
             return None
         pieces = np.split(whole, np.cumsum(counts)[:-1])
@@ -184,10 +174,11 @@ def _bytes(array: np.ndarray) -> np.ndarray:
     return array.reshape(-1).view(np.uint8)
 
 
-def _mpi():
+def _cut(buffer: np.ndarray, counts: list[int]):
+    """An MPI buffer of bytes cut into consecutive pieces of ``counts`` bytes (for the v-collectives)."""
     from mpi4py import MPI
 
-    return MPI
+    return [buffer, counts, [int(x) for x in np.cumsum([0, *counts[:-1]])], MPI.BYTE]
 
 
 class Rank:

@@ -127,6 +127,14 @@ def _remove_orphaned_mpich_files(since: float) -> None:
             continue
 
 
+def _job_ended(coordinator) -> cf.BrokenExecutor:
+    """The broken pool a coordinator process that has ended (or ends within 5 s) leaves, saying how it ended."""
+    coordinator.join(timeout=5)
+    code = coordinator.exitcode
+    how = f"killed by {signal.Signals(-code).name}" if code and code < 0 else f"exit status {code}"
+    return cf.BrokenExecutor(f"a rank died or MPI aborted: the MPI job ended, its coordinator {how}")
+
+
 class MPIExecutor(Executor):
     """Runs tasks on MPI ranks; results (tally rows) come back as messages, not through shared memory."""
 
@@ -196,10 +204,7 @@ class MPIExecutor(Executor):
     def _fail_pending(self) -> None:
         """The coordinator is gone: every task not answered fails as lost with a broken pool."""
         self._broken = True
-        self._coordinator.join(timeout=5)
-        code = self._coordinator.exitcode
-        how = f"killed by {signal.Signals(-code).name}" if code and code < 0 else f"exit status {code}"
-        reason = cf.BrokenExecutor(f"a rank died or MPI aborted: the MPI job ended, its coordinator {how}")
+        reason = _job_ended(self._coordinator)
         for task_id in list(self._futures):
             future = self._futures.pop(task_id, None)
             if future is not None and not future.done():
@@ -347,10 +352,7 @@ class LeaderProxy:
             self._connection.send((method, args))
             ok, value = self._connection.recv()
         except (EOFError, OSError):
-            self._coordinator.join(timeout=5)
-            code = self._coordinator.exitcode
-            how = f"killed by {signal.Signals(-code).name}" if code and code < 0 else f"exit status {code}"
-            raise cf.BrokenExecutor(f"a rank died or MPI aborted: the MPI job ended, its coordinator {how}") from None
+            raise _job_ended(self._coordinator) from None
         if not ok:
             raise value
         return value
