@@ -147,13 +147,15 @@ def _kill_after_checkpoint(cli, ranks: int, args: tuple, out: str, after: float)
             and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(after)
+    if job.poll() is not None:
+        pytest.fail(f"the MPI job ended (exit {job.returncode}) before it could be killed: make the run longer")
     os.killpg(job.pid, signal.SIGKILL)
     job.wait()
     assert cli.live_processes() == []
     assert not (cli.cwd / out).exists(), "the run ended before the kill: make it longer"
 
 
-@pytest.mark.parametrize("after, sweeps", [(0.0, 3000), pytest.param(0.4, 30000, marks=pytest.mark.slow),
+@pytest.mark.parametrize("after, sweeps", [(0.0, 12000), pytest.param(0.4, 30000, marks=pytest.mark.slow),
                                            pytest.param(1.5, 30000, marks=pytest.mark.slow)])
 def test_resume_on_another_rank_count_and_executor_gives_the_same_bytes(cli, usable_mpi, after, sweeps):
     """SIGKILL the whole mpiexec job of 2 ranks; resume its checkpoint on 3 ranks, and a copy of it on the process
