@@ -236,9 +236,9 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _check_mpi(model: Model, partitions: int) -> None:
+def _check_mpi(model: Model, params: Mapping[str, Any], partitions: int, workers) -> None:
     """Refuse the MPI executor where it cannot run: no mpi4py, a lockstep model without a halo, a launch
-    that does not fit the model's driver, more ranks than partitions."""
+    that does not fit the model's driver, more ranks than partitions, slabs thinner than a model's reach."""
     from . import mpi
 
     if not mpi.available():
@@ -247,7 +247,7 @@ def _check_mpi(model: Model, partitions: int) -> None:
     size = mpi.launched_world_size()
     if isinstance(model, LockstepModel):
         if model.halo is None:
-            raise ConfigError(f"executor 'mpi' runs lockstep models that declare a halo (ising, nbody); "
+            raise ConfigError(f"executor 'mpi' runs lockstep models that declare a halo (ising, lj, nbody); "
                               f"{model.name} does not, its workers share one state in memory: use executor "
                               "process or thread")
         if mpi.serving_ranks():
@@ -256,6 +256,13 @@ def _check_mpi(model: Model, partitions: int) -> None:
         if size > partitions:
             raise ConfigError(f"partitions must be at least the {size} MPI ranks (each rank owns whole "
                               f"partitions; got {partitions})")
+        if model.halo(params).domain is not None:
+            from .slabs import slab_width_error
+
+            ranks = size or (workers if isinstance(workers, int) else default_workers())
+            error = slab_width_error(model, params, min(ranks, partitions))
+            if error:
+                raise ConfigError(error)
         return
     if size > 1 and not mpi.serving_ranks():
         raise ConfigError(f"simcore was started by an MPI launcher as one of {size} processes: start it as "
@@ -311,7 +318,7 @@ def build_config(model: Model, values: Mapping[str, Any], model_ref: str | None 
                           f"stopped, a lockstep step has no single owner); got executor {resolved['executor']!r} "
                           f"for {model.name}")
     if resolved["executor"] == "mpi":
-        _check_mpi(model, resolved["partitions"])
+        _check_mpi(model, params, resolved["partitions"], resolved["workers"])
     out = resolved["out"]
     if out is not None and not out.strip():
         raise ConfigError("out must be a file path (got an empty string)")

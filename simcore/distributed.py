@@ -13,6 +13,8 @@ the state's first axis.  What it holds depends on the model's
 * ``every_row`` (nbody): the whole state, of which it updates its own rows;
   before every phase and measurement the changing columns (the positions)
   of every rank's rows are all-gathered (``Allgatherv``).
+* ``domain`` (lj): the atoms of a slab of the box and their ghosts, in
+  :mod:`simcore.slabs`.
 
 Rank 0 leads: it broadcasts each command (start, a round of steps, gather
 the state, stop) and every rank carries it out.  A round's measurements of
@@ -43,11 +45,12 @@ from .models.base import LockstepModel
 
 
 class Footprint(NamedTuple):
-    """What one rank held and sent: its rows, its state's bytes, the bytes of halo it sent a step (the
-    measurements it sends rank 0, 8 bytes an observable and partition a measured step, not counted)."""
+    """What one rank held and sent: its share of the state (in words), the state's bytes it held (at most),
+    the bytes of halo it sent a step (the measurements and sums it sends, a few bytes an observable and
+    partition a measured step, not counted)."""
 
     rank: int
-    rows: tuple[int, int]
+    share: str
     state_bytes: int
     sent_bytes_per_step: float
 
@@ -166,7 +169,16 @@ class RankState:
 
     def footprint(self) -> Footprint:
         """What this rank holds and has sent (a :class:`Footprint`)."""
-        return Footprint(self.comm.rank, self.rows, self.window.nbytes, self.sent / max(1, self.steps))
+        first, stop = self.rows
+        return Footprint(self.comm.rank, f"rows [{first}, {stop}) of the state", self.window.nbytes,
+                         self.sent / max(1, self.steps))
+
+
+def _slab_rank_state():
+    """:class:`simcore.slabs.SlabRankState` (imported here: it builds on this module)."""
+    from .slabs import SlabRankState
+
+    return SlabRankState
 
 
 def _bytes(array: np.ndarray) -> np.ndarray:
@@ -199,7 +211,9 @@ class Rank:
         if command == "start":
             model_ref, params, seed, partitions, path, resumed = args
             sys.path[:0] = [entry for entry in path if entry not in sys.path]
-            self.state = RankState(self.comm, get_model(model_ref), dict(params), seed, partitions)
+            model = get_model(model_ref)
+            share = RankState if model.halo(params).domain is None else _slab_rank_state()
+            self.state = share(self.comm, model, dict(params), seed, partitions)
             if resumed:
                 self.state.load(self.start_from)
             else:

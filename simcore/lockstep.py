@@ -218,9 +218,9 @@ def _run_on_ranks(workers: int, start: LockstepStart | None, loop_args: tuple) -
         leader.start(cfg.model, dict(cfg.params), cfg.seed, cfg.partitions, start.state if start else None)
         _log_start(model, cfg, start, leader.workers, "mpi")
         _RanksLoop(leader, buffer, *loop_args).run(start.step if start else None)
-        for rank, rows, state_bytes, sent in leader.footprints():
-            log.info("rank %d: rows [%d, %d) of the state, %d bytes of it held (halo included), %.0f bytes "
-                     "of halo sent a step", rank, *rows, state_bytes, sent)
+        for rank, share, state_bytes, sent in leader.footprints():
+            log.info("rank %d: %s; %d bytes of the state held (halo included), %.0f bytes of halo sent a step",
+                     rank, share, state_bytes, sent)
         return leader.workers
 
 

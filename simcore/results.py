@@ -46,7 +46,8 @@ from .provenance import source_version
 from .stats import Estimate
 
 FILETYPE = RESULTS_FILETYPE
-FORMAT_VERSION = "1.2"  # 1.1: attr kind; a sweep's model is the model swept; 1.2: until, autocorrelation_time
+FORMAT_VERSION = "1.3"  # 1.1: attr kind; a sweep's model is the model swept; 1.2: until, autocorrelation_time;
+# 1.3: lj's sums over atoms exact (its bytes differ)
 
 
 class ResultsFileError(ValueError):

@@ -72,6 +72,6 @@ def test_a_rank_that_dies_ends_the_run_with_exit_1_and_its_checkpoint_kept(cli, 
 
 
 def test_lockstep_models_without_a_halo_are_refused(cli):
-    assert_refused(cli("run", "lj", "--executor", "mpi", "--dry-run"),
-                   "executor 'mpi' runs lockstep models that declare a halo (ising, nbody); lj does not"
+    assert_refused(cli("run", "tests.support.shared_only:MODEL", "--executor", "mpi", "--dry-run"),
+                   "executor 'mpi' runs lockstep models that declare a halo (ising, lj, nbody); shared-only does not"
                    if mpi.available() else "executor 'mpi' needs mpi4py and an MPI library")

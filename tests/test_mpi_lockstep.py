@@ -30,6 +30,9 @@ CASES = {
                            "algorithm": "heatbath"}),
     "nbody": ("nbody", {"bodies": 96, "t_end": 0.02, "dt": 0.001, "integrator": "yoshida4", "partitions": 8,
                         "softening": 0.01}),
+    # a hot liquid (box 11.3, slabs of 2.8 and more on 4 ranks): 500 steps, ~90 list builds, atoms crossing slabs
+    "lj": ("lj", {"cells": 6, "density": 0.6, "temperature": 2.5, "steps": 480, "thermalize": 20,
+                  "thermostat": "langevin", "partitions": 6}),
 }
 
 
@@ -84,11 +87,13 @@ def reference(tmp_path_factory):
 #: Every case on 1-4 ranks inside one MPI job of 4 (tests/support/ranks_check.py): seconds, not minutes.
 RANK_CASES = [["ising", {"L": 20, "sweeps": 30, "thermalize": 5, "T": 2.4}, 8],
               ["ising", {"dim": 3, "L": 10, "sweeps": 16, "thermalize": 3, "algorithm": "heatbath"}, 5],
-              ["nbody", {"bodies": 50, "t_end": 0.01, "integrator": "yoshida4", "softening": 0.01}, 7]]
+              ["nbody", {"bodies": 50, "t_end": 0.01, "integrator": "yoshida4", "softening": 0.01}, 7],
+              ["lj", {"cells": 6, "density": 0.6, "temperature": 2.5, "steps": 50, "thermalize": 10,
+                      "thermostat": "nose-hoover"}, 5]]
 
 
 def test_every_rank_count_and_a_change_of_it_give_the_bytes_of_one_process(cli, usable_mpi):
-    """ising 2D, 3D and nbody on 1, 2, 3 and 4 ranks, in uneven rounds, and resumed halfway from the gathered
+    """ising 2D, 3D, nbody and lj on 1, 2, 3 and 4 ranks, in uneven rounds, and resumed halfway from the gathered
     state on another rank count: per-step sums and final state byte for byte those of one process."""
     script = Path(__file__).resolve().parent / "support" / "ranks_check.py"
     done = subprocess.run([_mpiexec(), "-n", "4", sys.executable, str(script), json.dumps(RANK_CASES)], cwd=cli.cwd,
@@ -98,23 +103,24 @@ def test_every_rank_count_and_a_change_of_it_give_the_bytes_of_one_process(cli, 
     assert len(lines) == len(RANK_CASES) * 4 * 2 * 2 and all(line.endswith(" same") for line in lines), done.stdout
 
 
-def _footprints(stderr: str) -> list[tuple[int, int, int, float]]:
-    """(first row, stop row, bytes held, bytes of halo sent a step) of each rank, from the INFO lines."""
-    return [(int(a), int(b), int(held), float(sent)) for a, b, held, sent in
-            re.findall(r"rank \d+: rows \[(\d+), (\d+)\) of the state, (\d+) bytes of it held \(halo included\), "
+def _footprints(stderr: str) -> list[tuple[str, int, float]]:
+    """(share, bytes held, bytes of halo sent a step) of each rank, from the INFO lines."""
+    return [(share, int(held), float(sent)) for share, held, sent in
+            re.findall(r"rank \d+: ([^;\n]+); (\d+) bytes of the state held \(halo included\), "
                        r"([\d.]+) bytes of halo sent a step", stderr)]
 
 
 #: Cases and rank counts of the end-to-end runs; the launch is mpiexec for even counts, the coordinator for odd.
-END_TO_END = [("ising-2d", 3), ("ising-3d", 2), ("nbody", 4)] + [
-    pytest.param(case, ranks, marks=pytest.mark.slow) for case in CASES for ranks in (1, 2, 3, 4)
-    if (case, ranks) not in (("ising-2d", 3), ("ising-3d", 2), ("nbody", 4))]
+DEFAULT_END_TO_END = [("ising-2d", 3), ("ising-3d", 2), ("nbody", 4), ("lj", 4)]
+END_TO_END = DEFAULT_END_TO_END + [pytest.param(case, ranks, marks=pytest.mark.slow) for case in CASES
+                                   for ranks in (1, 2, 3, 4) if (case, ranks) not in DEFAULT_END_TO_END]
 
 
 @pytest.mark.parametrize("case, ranks", END_TO_END)
 def test_ranks_give_the_bytes_of_the_process_executor(cli, usable_mpi, reference, case, ranks):
     """``simcore run`` on R ranks (mpiexec, or the coordinator): results, series, sums and the final state of the
-    process executor; an Ising rank holds its rows and one halo row each side, and sends those rows."""
+    process executor; an Ising rank holds its rows and one halo row each side, and sends those rows; an lj rank
+    holds its slab's atoms and their ghosts, less than the whole box."""
     if ranks % 2 == 0:
         done = _launch(cli, ranks, "run", *_run_args(case), *COMMON, "--executor", "mpi", "--out", "m.h5",
                        "--log-level", "INFO")
@@ -125,14 +131,22 @@ def test_ranks_give_the_bytes_of_the_process_executor(cli, usable_mpi, reference
     assert f"on {ranks} mpi worker(s)" in done.stderr
     assert _everything(cli, "m.h5") == reference(case)
     footprints = _footprints(done.stderr)
-    assert len(footprints) == ranks and footprints[0][0] == 0
+    assert len(footprints) == ranks
     model, params = CASES[case]
     if model == "ising":
+        rows = [tuple(map(int, re.fullmatch(r"rows \[(\d+), (\d+)\) of the state", share).groups()))
+                for share, *_ in footprints]
+        assert rows[0][0] == 0 and rows[-1][1] == params["L"]
         row_bytes = params["L"] ** (params.get("dim", 2) - 1)
-        assert all(held == (stop - first + 2) * row_bytes for first, stop, held, _ in footprints)
+        assert all(held == (stop - first + 2) * row_bytes for (first, stop), (_, held, _) in zip(rows, footprints))
         steps = params["sweeps"] + params["thermalize"]
         exchanges = 2 * steps + params["sweeps"]  # before each colour and each measurement
         assert all(sent == pytest.approx(exchanges * 2 * row_bytes / steps, abs=0.5) for *_, sent in footprints)
+    if model == "lj":
+        whole = 19 * 4 * params["cells"] ** 3 * 8  # bytes of the state: 19 quantities of every atom
+        own = [int(re.search(r": (\d+) own", share).group(1)) for share, *_ in footprints]
+        assert all(n > 0 for n in own) and all(held < whole for _, held, _ in footprints)
+        assert (ranks == 1) == all(sent == 0 for *_, sent in footprints)
     assert cli.live_processes() == []
 
 
@@ -180,6 +194,14 @@ def test_bad_mpi_input_is_one_line_and_exit_2(cli, usable_mpi):
                    "--dry-run")
     assert more.returncode == 2 and more.stderr.count("simcore: error: ") == 1, more.stderr
     assert "partitions must be at least the 3 MPI ranks" in more.stderr
+    thin = _launch(cli, 3, "run", "lj", "--set", "cells=4", "--set", "partitions=3", "--executor", "mpi",
+                   "--dry-run")
+    coordinated = cli("run", "lj", "--set", "cells=4", "--set", "partitions=4", "--executor", "mpi", "--workers",
+                      "3", "--dry-run")
+    for refused in (thin, coordinated):
+        assert refused.returncode == 2 and refused.stderr.count("simcore: error: ") == 1, refused.stderr
+        assert "3 MPI ranks cut the box of lj (side 6.718) into slabs 2.239 thick, thinner than cutoff + skin = 2.8: " \
+               "use at most 2 ranks, or a larger system" in refused.stderr
 
 
 def test_sigterm_to_mpiexec_checkpoints_and_exits_143(cli, usable_mpi):

@@ -17,7 +17,7 @@ import pytest
 import simcore
 from simcore import checkpoint as ck
 
-from .conftest import results_snapshot, segments_of
+from .conftest import pool_workers_of, results_snapshot, segments_of
 
 #: ~3 s of work on 2 cores: long enough for kills to land mid-run.
 RUN = ("transport", "--set", "histories=8e7", "--set", "partitions=40", "--seed", "11", "--workers", "2")
@@ -119,8 +119,11 @@ def test_second_signal_aborts_at_once_and_still_unlinks(cli):
     proc = cli.start("run", "pi", "--set", "samples=2e11", "--set", "partitions=20", "--workers", "2",
                      "--checkpoint-every", "60", "--out", "p.h5")
     _wait_for_checkpoint(cli, proc, cli.cwd / "p.h5.ckpt")
-    time.sleep(0.5)
-    os.kill(proc.pid, signal.SIGINT)  # would wait for partitions of ~10 s each
+    deadline = time.monotonic() + 60
+    while len(pool_workers_of(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.5)  # the workers have imported their kernels and run a partition each (a queued one would be
+    os.kill(proc.pid, signal.SIGINT)  # cancelled at once); the stop would wait for partitions of ~10 s each
     time.sleep(0.5)
     os.kill(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)

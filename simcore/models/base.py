@@ -139,11 +139,39 @@ class Halo(NamedTuple):
       [columns[0], columns[1]) of the last axis change in a step (nbody: the
       positions; masses never change).  The worker holds the whole state and
       updates its own rows.
+    * ``domain``: the partitions' rows are atoms (the state's last axis), which
+      a worker owns by where they are (:class:`Domain`, lj).
     """
 
     rows: int = 0
     every_row: bool = False
     columns: tuple[int, int] = (0, 0)
+    domain: Domain | None = None
+
+
+class Domain(NamedTuple):
+    """A particle model whose atoms MPI ranks own by region of a cubic periodic box (:mod:`simcore.slabs`).
+
+    The state is (quantities, atoms); a rank holds the columns of the atoms
+    whose reference positions lie in its slab of the box, sorted by atom,
+    then *ghosts*: the positions of the other ranks' atoms within
+    ``reach`` of its slab.  The model's ``phase`` takes one more argument,
+    the rank's atoms (None in shared memory, where every column is
+    there), with ``ids`` (the atom of each column), ``largest(x)`` and
+    ``total(accumulator)`` (a maximum and an exact sum over every rank) and
+    ``moved()``, which the phase that sets the reference positions calls:
+    after it the atoms move to their new owners and the ghosts are renewed.
+    Measurements are exact sums (:mod:`simcore.exactsum`), so they do not
+    depend on which rank holds an atom.
+    """
+
+    box: Callable[[Mapping[str, Any]], float]  #: side of the box [length]
+    reach: Callable[[Mapping[str, Any]], float]  #: ghosts within this of a slab (cutoff + skin) [length]
+    reference: slice  #: rows of the reference positions: owners and ghosts follow them
+    positions: slice  #: rows of the positions, sent to the ghosts before each phase of ``ghost_phases``
+    ghost_phases: tuple[int, ...]  #: the phases that read the ghosts' positions (the forces)
+    #: (params, state, a, b, acc): add the observables of columns [a, b) to ``acc`` (K, exactsum.LIMBS) exactly
+    accumulate: Callable[..., None]
 
 
 class Reduction(NamedTuple):

@@ -23,16 +23,18 @@ the rows of its atoms, and reads the others' only where no one writes them:
 2. forces (list rebuilt from the reference positions when they changed), [Langevin], half kick
 3. [Nose-Hoover half step, from the kinetic energy of all atoms]
 
-Random numbers (velocities, Langevin noise) are keyed by (seed, atom, step)
-and every sum runs in a fixed order, so results are bitwise the same for any
-worker count and executor, and after a resume: a worker that has no list (a
-new worker, a resumed run) rebuilds it from the stored reference positions,
-which gives the same list.  The lists are full (each pair listed at both
-atoms) and each atom sums its own in a fixed order, so the forces and the
-trajectory are bitwise the same for any partition count too; another
-partition count changes only the rounding of the thermo sums.  Pair
-energies and virials are computed only on measured steps, as LAMMPS
-computes them only for its thermo output.
+Random numbers (velocities, Langevin noise) are keyed by (seed, atom, step),
+so results are bitwise the same for any worker count and executor, and after
+a resume: a worker that has no list (a new worker, a resumed run) rebuilds it
+from the stored reference positions, which gives the same list.  The lists
+are full (each pair listed at both atoms) and each atom sums its own in a
+fixed order, so the forces and the trajectory are bitwise the same for any
+partition count too.  The sums over atoms (the Nose-Hoover chain's kinetic
+energy, each partition's thermo sums) are exact (:mod:`simcore.exactsum`):
+the same bits whichever way the atoms are split, over partitions or over MPI
+ranks that own the atoms of a slab of the box (:class:`~.base.Domain`,
+:mod:`simcore.slabs`).  Pair energies and virials are computed only on
+measured steps, as LAMMPS computes them only for its thermo output.
 
 Results (per atom unless said): ``potential_energy_per_atom``,
 ``total_energy_per_atom``, ``temperature``, ``pressure`` with blocking
@@ -46,10 +48,12 @@ import math
 
 import numpy as np
 
+from .. import exactsum
 from ..blocking import blocking
 from . import lj_kernels as kernels
 from . import lj_lists
-from .base import Intensity, LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue, Trajectory, fold_into_box
+from .base import (Domain, Halo, Intensity, LockstepModel, Param, Reduction, Result, ResultValue, SeriesValue,
+                   Trajectory, fold_into_box)
 from .lammps_data import read_data
 
 #: Rows of the state array (WIDTH + chain - 1, N), one column per atom: each quantity of all atoms is contiguous.
@@ -117,9 +121,18 @@ def _cached(cache: dict, key: tuple, stamp: float, xref: np.ndarray, make):
     return value
 
 
-def _neighbours(p, state: np.ndarray, a: int, b: int) -> lj_lists.NeighbourLists:
-    """This partition's list: the cached one if built from the same reference positions, else a new one."""
+def _neighbours(p, state: np.ndarray, a: int, b: int, local=None) -> lj_lists.NeighbourLists:
+    """This partition's list: the cached one if built from the same reference positions, else a new one.
+
+    On an MPI rank (``local``) the columns are the rank's atoms and ghosts, listed in the order of their
+    numbers, and the list is cached in ``local.lists`` until they move.
+    """
     stamp, box, rlist = state[STAMP, a], box_side(p), p["cutoff"] + p["skin"]
+    if local is not None:
+        if not local.lists:
+            bins = lj_lists.bin_atoms(state[XREF], box, rlist, np.argsort(local.ids, kind="stable"))
+            local.lists.append(lj_lists.build(state[XREF], bins, a, b))
+        return local.lists[0]
 
     def build() -> lj_lists.NeighbourLists:
         bins = _cached(_BINS, (state.shape[1], box, rlist), stamp, state[XREF],
@@ -129,12 +142,12 @@ def _neighbours(p, state: np.ndarray, a: int, b: int) -> lj_lists.NeighbourLists
     return _cached(_LISTS, (a, b, state.shape[1], box, rlist), stamp, state[XREF, a:b], build)
 
 
-def _forces(p, state: np.ndarray, a: int, b: int, energies: bool) -> None:
+def _forces(p, state: np.ndarray, a: int, b: int, energies: bool, local=None) -> None:
     """Forces on atoms a..b, and their pair energies and virials if ``energies`` (a measured step)."""
     cutoff = p["cutoff"]
     shift = 4.0 * (cutoff**-12 - cutoff**-6) if p["shift"] else 0.0
-    kernels.forces(state[X], box_side(p), cutoff, cutoff + p["skin"], shift, energies, _neighbours(p, state, a, b),
-                   state[F], state[ENERGY], state[VIRIAL])
+    kernels.forces(state[X], box_side(p), cutoff, cutoff + p["skin"], shift, energies,
+                   _neighbours(p, state, a, b, local), state[F], state[ENERGY], state[VIRIAL])
 
 
 def _shape(p) -> tuple[int, int]:
@@ -195,39 +208,81 @@ def _nose_hoover_half(p, state, a: int, b: int, twice_ke: float) -> None:
     state[TWICE_KE, a:b] = twice_ke
 
 
-def _phase(p, seed, step, phase, state, a, b) -> None:
+#: Columns of no atom: the Langevin noise of column i is atom i's (shared memory, every column there).
+_EVERY_COLUMN = np.zeros(0, dtype=np.int64)
+
+
+def _phase(p, seed, step, phase, state, a, b, local=None) -> None:
+    """Phase ``phase`` of ``step`` for atoms [a, b); ``local``: an MPI rank's (:class:`~.base.Domain`)."""
     nose_hoover = p["thermostat"] == "nose-hoover"
+    mine = b > a  # a rank may own no atom for a while
     if phase == 0:
-        if nose_hoover:
+        if nose_hoover and mine:
             _nose_hoover_half(p, state, a, b, state[TWICE_KE, a])
         kernels.kick_drift(state[X], state[V], state[F], state[XREF], state[DISPLACEMENT], a, b,
                            p["dt"])
     elif phase == 1:
-        every = p["neighbor_every"]
-        if (every == 0 and kernels.column_max(state[DISPLACEMENT]) > (0.5 * p["skin"]) ** 2
-                or every > 0 and (step + 1) % every == 0):
+        if _rebuild_due(p, step, state, a, b, local):
             state[X, a:b] = fold_into_box(state[X, a:b], box_side(p))
             state[XREF, a:b] = state[X, a:b]
             state[STAMP, a:b] = step + 1
+            if local is not None:
+                local.moved()
     elif phase == 2:
-        _forces(p, state, a, b, step >= p["thermalize"])  # energies only where a measurement follows
+        if not mine:
+            return
+        _forces(p, state, a, b, step >= p["thermalize"], local)  # energies only where a measurement follows
         if not math.isfinite(np.sum(state[F, a:b])):
             raise FloatingPointError(f"the forces are not finite at step {step}: the simulation blew up "
                                      f"(dt = {p['dt']} too large, or atoms overlap)")
         if p["thermostat"] == "langevin":
-            kernels.langevin(state[V], state[F], a, b, np.uint64(seed), step, 1.0 / p["damping"],
-                             p["temperature"], p["dt"])
+            kernels.langevin(state[V], state[F], a, b, _EVERY_COLUMN if local is None else local.ids, atoms(p),
+                             np.uint64(seed), step, 1.0 / p["damping"], p["temperature"], p["dt"])
         kernels.kick(state[V], state[F], a, b, p["dt"])
         if nose_hoover:
-            state[SPEED2, a:b] = np.einsum("ij,ij->j", state[V, a:b], state[V, a:b])
+            kernels.speeds_squared(state[V], a, b, state[SPEED2])
     elif nose_hoover:
-        _nose_hoover_half(p, state, a, b, kernels.column_sum(state[SPEED2], 0, state.shape[1]))
+        twice_ke = _every_atoms_sum(state[SPEED2], a, b, local)
+        if mine:
+            _nose_hoover_half(p, state, a, b, twice_ke)
+
+
+def _rebuild_due(p, step: int, state, a: int, b: int, local) -> bool:
+    """Whether the lists are rebuilt after ``step``: an atom of ALL moved more than skin/2 (or every N steps)."""
+    every = p["neighbor_every"]
+    if every > 0:
+        return (step + 1) % every == 0
+    if local is None:
+        largest = kernels.column_max(state[DISPLACEMENT])
+    else:
+        largest = local.largest(kernels.column_max(state[DISPLACEMENT, a:b]) if b > a else -math.inf)
+    return largest > (0.5 * p["skin"]) ** 2
+
+
+def _every_atoms_sum(values: np.ndarray, a: int, b: int, local) -> float:
+    """The exact sum of ``values`` over every atom of the system: all columns, or the ranks' [a, b)."""
+    acc = exactsum.accumulator()
+    if local is None:
+        exactsum.add_all(acc, values, 0, len(values))
+    else:
+        exactsum.add_all(acc, values, a, b)
+        acc = local.total(acc)
+    return exactsum.rounded(acc)
+
+
+def _accumulate(p, state, a, b, acc) -> None:
+    """Add the observables of atoms [a, b) to the accumulators ``acc`` (3, exactsum.LIMBS), exactly."""
+    exactsum.add_all(acc[_PE], state[ENERGY], a, b)
+    exactsum.add_all(acc[_VIRIAL], state[VIRIAL], a, b)
+    kernels.add_twice_kinetic(acc[_TWICE_KE], state[V], a, b)
 
 
 def _measure(p, state, a, b, out) -> None:
-    out[_PE] = kernels.column_sum(state[ENERGY], a, b)
-    out[_VIRIAL] = kernels.column_sum(state[VIRIAL], a, b)
-    out[_TWICE_KE] = kernels.twice_kinetic(state[V], a, b)
+    """The observables of atoms [a, b): exact sums, the same bits whichever way the atoms are split."""
+    acc = exactsum.accumulator(len(out))
+    _accumulate(p, state, a, b, acc)
+    for k in range(len(out)):
+        out[k] = exactsum.rounded(acc[k])
 
 
 def thermo(p, sums: np.ndarray) -> np.ndarray:
@@ -306,13 +361,20 @@ def _warm() -> None:
          "thermostat": "langevin", "damping": 1.0, "start_file": "", "thermalize": 0, "tail_correction": False,
          "shift": True, "neighbor_every": 0, "trajectory_every": 0, "chain": 3}
     n = atoms(p)
-    state = np.zeros(_shape(p))
-    _init(p, 1, state, 0, n)
-    for phase in range(4):
-        _phase(p, 1, 0, phase, state, 0, n)
+    for thermostat in ("langevin", "nose-hoover"):
+        q = {**p, "thermostat": thermostat}
+        state = np.zeros(_shape(q))
+        _init(q, 1, state, 0, n)
+        for phase in range(4):
+            _phase(q, 1, 0, phase, state, 0, n)
     _measure(p, state, 0, n, np.zeros(3))
     _LISTS.clear()
     _BINS.clear()
+
+
+#: On MPI ranks: slabs of the box, ghosts within the list radius, forces reading them (phase 2).
+_DOMAIN_HALO = Halo(domain=Domain(box=box_side, reach=lambda p: p["cutoff"] + p["skin"], reference=XREF, positions=X,
+                                  ghost_phases=(2,), accumulate=_accumulate))
 
 
 MODEL = LockstepModel(
@@ -368,6 +430,7 @@ MODEL = LockstepModel(
     intensity=_intensity,
     check=_check,
     rate=lambda p: ("atom-steps", atoms(p)),
+    halo=lambda p: _DOMAIN_HALO,
     trajectory=lambda p: (Trajectory(p["trajectory_every"], p["dt"], np.full(3, box_side(p)), _positions)
                           if p["trajectory_every"] else None),
     references=(

@@ -21,6 +21,7 @@ import math
 import numba
 import numpy as np
 
+from .. import exactsum
 from .._jit import JIT_FLAGS
 from ..rng import uniform_pair
 from .lj_lists import LANES, image_shifts
@@ -154,13 +155,17 @@ def forces(x, box, rc, rlist, shift, energies, lists, force, energy, virial):
 
 
 @numba.njit(**JIT_FLAGS)
-def langevin(v, force, a, b, seed, step, gamma, temperature, dt):
-    """Add the Langevin drag -gamma v and a uniform random force of variance 2 gamma T / dt to atoms [a, b)."""
+def langevin(v, force, a, b, ids, atoms, seed, step, gamma, temperature, dt):
+    """Add the Langevin drag -gamma v and a uniform random force of variance 2 gamma T / dt to columns [a, b).
+
+    The noise is keyed by (seed, atom, step): column i is atom ``ids[i]``
+    of the ``atoms`` in the system (``ids`` empty: atom i).
+    """
     amplitude = math.sqrt(24.0 * gamma * temperature / dt)  # uniform on [-1/2, 1/2) has variance 1/12
-    n = v.shape[1]
     for i in range(a, b):
-        u0, u1 = uniform_pair(seed, LANGEVIN_STREAM, 2 * (step * n + i))
-        u2, _ = uniform_pair(seed, LANGEVIN_STREAM, 2 * (step * n + i) + 1)
+        atom = ids[i] if ids.shape[0] else i
+        u0, u1 = uniform_pair(seed, LANGEVIN_STREAM, 2 * (step * atoms + atom))
+        u2, _ = uniform_pair(seed, LANGEVIN_STREAM, 2 * (step * atoms + atom) + 1)
         force[0, i] += -gamma * v[0, i] + amplitude * (u0 - 0.5)
         force[1, i] += -gamma * v[1, i] + amplitude * (u1 - 0.5)
         force[2, i] += -gamma * v[2, i] + amplitude * (u2 - 0.5)
@@ -187,22 +192,24 @@ def kick(v, force, a, b, dt):
             v[c, i] += 0.5 * dt * force[c, i]
 
 
-@numba.njit(**JIT_FLAGS)
-def twice_kinetic(v, a, b):
-    """Sum of v^2 over atoms [a, b) (twice their kinetic energy, m = 1)."""
-    total = 0.0
-    for i in range(a, b):
-        total += v[0, i] * v[0, i] + v[1, i] * v[1, i] + v[2, i] * v[2, i]
-    return total
+@numba.njit(inline="always", **JIT_FLAGS)
+def _speed2(v, i):
+    """v^2 of column i (twice its kinetic energy, m = 1)."""
+    return v[0, i] * v[0, i] + v[1, i] * v[1, i] + v[2, i] * v[2, i]
 
 
 @numba.njit(**JIT_FLAGS)
-def column_sum(values, a, b):
-    """Sum of values[a:b] in index order."""
-    total = 0.0
+def speeds_squared(v, a, b, out):
+    """out[i] = v^2 of columns [a, b)."""
     for i in range(a, b):
-        total += values[i]
-    return total
+        out[i] = _speed2(v, i)
+
+
+@numba.njit(**JIT_FLAGS)
+def add_twice_kinetic(acc, v, a, b):
+    """Add v^2 of columns [a, b) to the exact accumulator ``acc`` (:mod:`simcore.exactsum`)."""
+    for i in range(a, b):
+        exactsum.add(acc, _speed2(v, i))
 
 
 @numba.njit(**JIT_FLAGS)

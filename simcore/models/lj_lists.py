@@ -20,7 +20,9 @@ a block's lanes as SIMD vectors.
 
 Everything is a function of the reference positions and [a, b): cells,
 sort orders and scans run in a fixed order, so any worker rebuilds the same
-list.
+list; and an atom's list is the same sequence of atoms (a cell's in the
+order of their numbers) whichever other atoms far from it are binned too,
+so an MPI rank that holds only its atoms and their ghosts lists the same.
 """
 from __future__ import annotations
 
@@ -76,8 +78,8 @@ def _cell_of(p, box, ncell):
 
 
 @numba.njit(**JIT_FLAGS)
-def _sort_by_cell(xref, box, ncell):
-    """(start, atoms, cell): the atoms sorted by cell (counting sort: a cell's atoms in index order), cell c
+def _sort_by_cell(xref, box, ncell, order):
+    """(start, atoms, cell): the atoms sorted by cell (counting sort: a cell's atoms in ``order``), cell c
     holding ``atoms[start[c]:start[c + 1]]``, and each atom's cell, numbered ``(x ncell + y) ncell + z``."""
     n = xref.shape[1]
     cell = np.empty(n, dtype=np.int64)
@@ -90,7 +92,7 @@ def _sort_by_cell(xref, box, ncell):
         start[c + 1] += start[c]
     atoms = np.empty(n, dtype=np.int64)
     fill = start[:-1].copy()
-    for i in range(n):
+    for i in order:
         atoms[fill[cell[i]]] = i
         fill[cell[i]] += 1
     return start, atoms, cell
@@ -325,14 +327,18 @@ class Bins(NamedTuple):
     atom_cell: np.ndarray  #: the cell of each atom
 
 
-def bin_atoms(xref: np.ndarray, box: float, rlist: float) -> Bins:
+def bin_atoms(xref: np.ndarray, box: float, rlist: float, order: np.ndarray | None = None) -> Bins:
     """Sort every atom of ``xref`` (3, N), in [0, box), by cell of side at least ``rlist`` / SPAN.
 
-    The same for every partition: a process that builds the lists of
-    several partitions from the same positions sorts once.
+    A cell's atoms keep their index order, or ``order`` (a permutation of
+    the columns: a rank's atoms sorted by their number in the whole
+    system), which the order of every list follows.  The same for every
+    partition: a process that builds the lists of several partitions from
+    the same positions sorts once.
     """
     ncell = int(math.floor(box * SPAN / rlist))
-    return Bins(box, rlist, ncell, *_sort_by_cell(xref, box, ncell))
+    order = np.arange(xref.shape[1]) if order is None else order
+    return Bins(box, rlist, ncell, *_sort_by_cell(xref, box, ncell, order))
 
 
 def build(xref: np.ndarray, bins: Bins, a: int, b: int) -> NeighbourLists:
