@@ -11,10 +11,11 @@ each model run once on the largest worker count, before anything is timed.
   is the strong-scaling problem.  Efficiency is the rate per worker against the
   1-worker rate, (work_W / TW / W) / (work_1 / T1).
 
-``--studies`` picks them: batch, ising, lj (the default), and mpi and
-ising-mpi, the batch and Ising studies on MPI ranks (``--executor mpi``, ranks
-spawned by simcore: their start is in the wall time, as the pool's is; each
-Ising rank holds only its rows and their halo).
+``--studies`` picks them: batch, ising, lj (the default), and mpi, ising-mpi
+and lj-mpi, the batch, Ising and LJ studies on MPI ranks (``--executor mpi``,
+ranks spawned by simcore: their start is in the wall time, as the pool's is;
+each Ising rank holds only its rows and their halo, each LJ rank the atoms of
+its slab of the box and their ghosts).
 
 Problems (options): pi ``--pi-darts`` darts per worker (strong: times the
 largest worker count; 64 partitions); Ising ``--ising-L`` (2D, T = 2.269,
@@ -82,10 +83,11 @@ def problems(args: argparse.Namespace, workers: int, largest: int, weak: bool) -
 #: Each study's model and executor.
 RUNS_OF = {"batch (pi)": ("pi", "process"), "batch (pi, MPI ranks)": ("pi", "mpi"),
            "lockstep (Ising)": ("ising", "process"), "lockstep (Ising, MPI ranks)": ("ising", "mpi"),
-           "lockstep (LJ)": ("lj", "process")}
+           "lockstep (LJ)": ("lj", "process"), "lockstep (LJ, MPI ranks)": ("lj", "mpi")}
 #: ``--studies`` names.
 STUDY_NAMED = {"batch": "batch (pi)", "mpi": "batch (pi, MPI ranks)", "ising": "lockstep (Ising)",
-               "ising-mpi": "lockstep (Ising, MPI ranks)", "lj": "lockstep (LJ)"}
+               "ising-mpi": "lockstep (Ising, MPI ranks)", "lj": "lockstep (LJ)",
+               "lj-mpi": "lockstep (LJ, MPI ranks)"}
 
 
 def chosen(args: argparse.Namespace) -> list[str]:
@@ -175,7 +177,8 @@ def main() -> None:
     parser.add_argument("--lj-steps", type=int, default=50, help="LJ steps a run")
     parser.add_argument("--studies", type=study_names, default=["batch", "ising", "lj"],
                         help="which to run, of batch, mpi (the batch study on MPI ranks: needs pip install -e "
-                             "'.[mpi]'), ising, ising-mpi (Ising on MPI ranks), lj (default: batch,ising,lj)")
+                             "'.[mpi]'), ising, ising-mpi (Ising on MPI ranks), lj, lj-mpi (LJ on MPI ranks) "
+                             "(default: batch,ising,lj)")
     args = parser.parse_args()
     counts = [w for w in args.workers if w <= usable_cores()]
     if not counts:
