@@ -123,8 +123,8 @@ def test_second_signal_aborts_at_once_and_still_unlinks(cli):
     while len(pool_workers_of(proc.pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1.5)  # the workers have imported their kernels and run a partition each (a queued one would be
-    os.kill(proc.pid, signal.SIGINT)  # cancelled at once); the stop would wait for partitions of ~10 s each
-    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGINT)  # cancelled at once); the stop would wait STOP_GRACE_SECONDS (0.25 s)
+    time.sleep(0.05)  # for the partitions in flight, then checkpoint: the second signal comes within that grace
     os.kill(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
