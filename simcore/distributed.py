@@ -157,12 +157,9 @@ class RankState:
         return self._gather_measurements(sums)
 
     def _gather_measurements(self, sums: np.ndarray) -> np.ndarray | None:
-        counts = self.comm.gather(sums.nbytes, root=0)
-        whole = np.empty(sum(counts), np.uint8) if self.comm.rank == 0 else None
-        self.comm.Gatherv(_bytes(sums), None if whole is None else _cut(whole, counts), root=0)
-        if whole is None:
+        pieces = gathered_bytes(self.comm, sums)
+        if pieces is None:
             return None
-        pieces = np.split(whole, np.cumsum(counts)[:-1])
         shaped = [piece.view(np.float64).reshape(len(sums), parts, sums.shape[2])
                   for piece, parts in zip(pieces, self.part_counts)]
         return np.concatenate(shaped, axis=1)
@@ -184,6 +181,14 @@ def _slab_rank_state():
 def _bytes(array: np.ndarray) -> np.ndarray:
     """A C-contiguous array's memory as bytes (a buffer MPI sends as it is)."""
     return array.reshape(-1).view(np.uint8)
+
+
+def gathered_bytes(comm, array: np.ndarray) -> list[np.ndarray] | None:
+    """Every rank's C-contiguous ``array`` (of any size) on rank 0, as each rank's bytes; None elsewhere."""
+    counts = comm.gather(array.nbytes, root=0)
+    whole = np.empty(sum(counts), np.uint8) if comm.rank == 0 else None
+    comm.Gatherv(_bytes(array), None if whole is None else _cut(whole, counts), root=0)
+    return None if whole is None else np.split(whole, np.cumsum(counts)[:-1])
 
 
 def _cut(buffer: np.ndarray, counts: list[int]):

@@ -33,7 +33,7 @@ import math
 import numpy as np
 
 from . import exactsum
-from .distributed import Footprint, _bytes, _cut
+from .distributed import Footprint, _bytes, _cut, gathered_bytes
 from .lockstep import partition_rows
 from .models.base import LockstepModel
 
@@ -181,11 +181,8 @@ class SlabRankState:
 
     def _gather(self, piece: np.ndarray, dtype, width: int) -> np.ndarray | None:
         """Every rank's (n, width) ``piece``, one after the other, on rank 0."""
-        counts = self.comm.gather(piece.size * np.dtype(dtype).itemsize, root=0)
-        whole = np.empty(sum(counts), np.uint8) if self.comm.rank == 0 else None
-        self.comm.Gatherv(_bytes(np.ascontiguousarray(piece, dtype)), None if whole is None else _cut(whole, counts),
-                          root=0)
-        return None if whole is None else whole.view(dtype).reshape(-1, width)
+        pieces = gathered_bytes(self.comm, np.ascontiguousarray(piece, dtype))
+        return None if pieces is None else np.concatenate(pieces).view(dtype).reshape(-1, width)
 
     def _own(self, columns: np.ndarray, ids: np.ndarray) -> None:
         """Hold ``columns`` (quantities, n) of atoms ``ids`` as this rank's own, sorted by atom; no ghosts yet."""
